@@ -1,0 +1,70 @@
+"""The exception hierarchy of papercoder-mcp.
+
+Every error a user can cause or act on is one of these; its message says what
+went wrong and what to do next. The CLI prints it as one line with a non-zero
+exit, the MCP server returns it as a tool error.
+
+    PaperCoderError
+    ├── PaperParseError        the paper cannot be read (missing, corrupt, encrypted, scanned, empty)
+    ├── StoreError             the artifact store cannot do what was asked
+    │   ├── RunNotFound        no run with that id
+    │   └── ArtifactNotFound   the run has no such artifact (or version)
+    ├── StageError             a pipeline stage failed (bad answer after retries, missing inputs)
+    │   └── ValidationFailed   an answer did not validate into its model
+    ├── SamplerError           the model provider failed after retries
+    ├── BudgetExceeded         the next call would cross the run's cost budget
+    └── UnsafePath             a generated path would leave the output directory
+"""
+
+from __future__ import annotations
+
+
+class PaperCoderError(Exception):
+    """Root of every error papercoder-mcp raises on purpose."""
+
+
+class PaperParseError(PaperCoderError):
+    """The paper could not be read or holds no usable text."""
+
+
+class StoreError(PaperCoderError):
+    """The artifact store could not complete the operation."""
+
+
+class RunNotFound(StoreError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"no run with id {run_id!r}; list runs with `papercoder-mcp runs` (or the list_runs tool)"
+        )
+        self.run_id = run_id
+
+
+class ArtifactNotFound(StoreError):
+    def __init__(self, run_id: str, kind: str, key: str = "", version: int | None = None) -> None:
+        what = kind + (f" {key!r}" if key else "") + (f" version {version}" if version is not None else "")
+        super().__init__(f"run {run_id!r} has no {what}")
+        self.run_id, self.kind, self.key, self.version = run_id, kind, key, version
+
+
+class StageError(PaperCoderError):
+    """A pipeline stage could not produce a valid artifact."""
+
+
+class ValidationFailed(StageError):
+    """A model's (or agent's) answer did not validate into the expected shape."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class SamplerError(PaperCoderError):
+    """The model provider failed after all retries."""
+
+
+class BudgetExceeded(PaperCoderError):
+    """The next call would take the run over its cost budget."""
+
+
+class UnsafePath(PaperCoderError):
+    """A generated file path would escape the repository directory."""

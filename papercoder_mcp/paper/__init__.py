@@ -1,0 +1,61 @@
+"""Paper parsing: PDF (pymupdf heuristics), LaTeX sources, Markdown and plain text, into one `Paper` model."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+from papercoder_mcp.errors import PaperParseError
+from papercoder_mcp.paper.models import Block, Caption, Equation, Paper, Section, Table
+
+__all__ = ["Block", "Caption", "Equation", "Paper", "Section", "Table", "parse_document"]
+
+LATEX_SUFFIXES = {".tex", ".latex"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+TEXT_SUFFIXES = {".txt", ".text"}
+
+
+def _is_tarball(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith((".tar.gz", ".tgz", ".tar")) or (path.suffix == ".gz" and tarfile.is_tarfile(path))
+
+
+def parse_document(path: str | Path) -> Paper:
+    """Parse a paper from a PDF, a .tex file, a LaTeX source directory or tarball, Markdown or text.
+
+    Raises PaperParseError with a message that says what is wrong and what to try instead.
+    """
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise PaperParseError(f"{p}: no such file or directory")
+    if p.is_dir():
+        from papercoder_mcp.paper.latex import parse_latex_dir
+
+        return parse_latex_dir(p)
+    suffix = p.suffix.lower()
+    if suffix == ".pdf":
+        from papercoder_mcp.paper.pdf import parse_pdf
+
+        return parse_pdf(p)
+    if suffix in LATEX_SUFFIXES:
+        from papercoder_mcp.paper.latex import parse_latex_file
+
+        return parse_latex_file(p)
+    if _is_tarball(p):
+        from papercoder_mcp.paper.latex import parse_latex_tarball
+
+        return parse_latex_tarball(p)
+    if suffix in MARKDOWN_SUFFIXES or suffix in TEXT_SUFFIXES:
+        from papercoder_mcp.paper.markdown import parse_markdown_file
+
+        return parse_markdown_file(p)
+    with p.open("rb") as fh:
+        head = fh.read(1024)
+    if head.startswith(b"%PDF"):
+        from papercoder_mcp.paper.pdf import parse_pdf
+
+        return parse_pdf(p)
+    raise PaperParseError(
+        f"{p}: unsupported file type {suffix or '(none)'!r}; give a .pdf, .tex, .md, .txt, "
+        "a LaTeX source directory or an arXiv .tar.gz"
+    )

@@ -1,0 +1,1 @@
+"""resources of the papercoder-mcp MCP server."""

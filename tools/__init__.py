@@ -1,0 +1,1 @@
+"""tools of the papercoder-mcp MCP server."""
