@@ -1,0 +1,241 @@
+"""Typed artifacts of the planning stages: what the model must answer, validated before it is stored.
+
+Validators that need another artifact (a file order must only name files the
+architecture lists) read it from the pydantic validation context:
+`FileOrder.model_validate(data, context={"architecture": arch})`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+
+from papercoder_mcp.errors import UnsafePath
+from papercoder_mcp.paths import RESERVED_PATHS, normalize_repo_path
+
+
+def _repo_path(value: str) -> str:
+    try:
+        norm = normalize_repo_path(value)
+    except UnsafePath as exc:
+        raise ValueError(str(exc)) from exc
+    if norm in RESERVED_PATHS:
+        raise ValueError(
+            f"{norm} is written by its own stage or by export; leave it out of the list of code files"
+        )
+    return norm
+
+
+# -- plan -------------------------------------------------------------------
+
+
+class MethodComponent(BaseModel):
+    name: str = Field(description="a component of the method, e.g. 'multi-head attention'")
+    description: str = Field(description="what it does and how, with the paper's equations where relevant")
+
+
+class Hyperparameter(BaseModel):
+    name: str
+    value: str = Field(description="the value exactly as the paper states it, or 'not specified'")
+    source: str = Field("", description="where in the paper it is stated (section, table)")
+
+
+class Plan(BaseModel):
+    """The overall implementation plan (PaperCoder's planning stage)."""
+
+    summary: str = Field(description="what the paper proposes, in a few sentences")
+    methodology: list[MethodComponent] = Field(min_length=1)
+    datasets: list[str] = Field(default_factory=list)
+    experimental_settings: list[str] = Field(default_factory=list, description="training/evaluation settings")
+    hyperparameters: list[Hyperparameter] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=list)
+    experiments: list[str] = Field(
+        default_factory=list, description="experiments to reproduce, by table/figure"
+    )
+    unclear: list[str] = Field(default_factory=list, description="what the paper leaves unclear or missing")
+
+    @field_validator("summary")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("summary must not be empty")
+        return v
+
+
+# -- architecture -----------------------------------------------------------
+
+
+class FileSpec(BaseModel):
+    path: str = Field(description="relative path in the repository, e.g. 'model.py' or 'src/data.py'")
+    purpose: str
+
+    _norm = field_validator("path")(classmethod(lambda cls, v: _repo_path(v)))
+
+
+class Architecture(BaseModel):
+    """The software design: files, interfaces (classDiagram) and call flow (sequenceDiagram)."""
+
+    implementation_approach: str
+    files: list[FileSpec] = Field(min_length=1)
+    entry_point: str = Field(description="the file that runs the experiments, e.g. 'main.py'; one of files")
+    class_diagram: str = Field(description="mermaid classDiagram of the data structures and interfaces")
+    sequence_diagram: str = Field(description="mermaid sequenceDiagram of the program call flow")
+    open_questions: list[str] = Field(default_factory=list)
+
+    @field_validator("entry_point")
+    @classmethod
+    def _entry_norm(cls, v: str) -> str:
+        return _repo_path(v)
+
+    @field_validator("class_diagram")
+    @classmethod
+    def _class_diagram(cls, v: str) -> str:
+        if not _strip_mermaid_fence(v).startswith("classDiagram"):
+            raise ValueError("class_diagram must be mermaid source starting with 'classDiagram'")
+        return _strip_mermaid_fence(v)
+
+    @field_validator("sequence_diagram")
+    @classmethod
+    def _sequence_diagram(cls, v: str) -> str:
+        if not _strip_mermaid_fence(v).startswith("sequenceDiagram"):
+            raise ValueError("sequence_diagram must be mermaid source starting with 'sequenceDiagram'")
+        return _strip_mermaid_fence(v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Architecture:
+        paths = [f.path for f in self.files]
+        dupes = sorted({p for p in paths if paths.count(p) > 1})
+        if dupes:
+            raise ValueError(f"files listed twice: {', '.join(dupes)}")
+        if self.entry_point not in paths:
+            raise ValueError(f"entry_point {self.entry_point!r} is not in files ({', '.join(paths)})")
+        return self
+
+    def paths(self) -> list[str]:
+        return [f.path for f in self.files]
+
+
+def _strip_mermaid_fence(text: str) -> str:
+    t = text.strip()
+    if t.startswith("```"):
+        t = t.split("\n", 1)[1] if "\n" in t else ""
+        t = t.rsplit("```", 1)[0]
+    return t.strip()
+
+
+# -- file order (PaperCoder's "logic analysis" + task list) -----------------
+
+
+class Package(BaseModel):
+    name: str = Field(description="PyPI distribution name, e.g. 'torch'")
+    version: str = Field("", description="version specifier when the paper implies one, e.g. '>=2.0'")
+
+    def requirement(self) -> str:
+        v = self.version.strip()
+        if v and v[0].isdigit():
+            v = "==" + v
+        return f"{self.name.strip()}{v}"
+
+
+class FileTask(BaseModel):
+    path: str
+    purpose: str
+    logic: str = Field(description="the logic this file must contain: classes, functions, algorithms")
+    depends_on: list[str] = Field(default_factory=list, description="generated files this file imports")
+
+    _norm = field_validator("path")(classmethod(lambda cls, v: _repo_path(v)))
+
+    @field_validator("depends_on")
+    @classmethod
+    def _deps(cls, v: list[str]) -> list[str]:
+        return [_repo_path(p) for p in v]
+
+
+class FileOrder(BaseModel):
+    """Packages, per-file logic with dependencies, and a valid dependency order of the files."""
+
+    required_packages: list[Package] = Field(default_factory=list)
+    files: list[FileTask] = Field(min_length=1)
+    order: list[str] = Field(description="every file exactly once, each after the files it depends on")
+    shared_knowledge: str = Field(
+        "", description="conventions, config keys and interfaces shared across files"
+    )
+    open_questions: list[str] = Field(default_factory=list)
+
+    @field_validator("order")
+    @classmethod
+    def _order_norm(cls, v: list[str]) -> list[str]:
+        return [_repo_path(p) for p in v]
+
+    @model_validator(mode="after")
+    def _valid_dag(self, info: ValidationInfo) -> FileOrder:
+        tasks = {t.path: t for t in self.files}
+        if len(tasks) != len(self.files):
+            raise ValueError("a file appears twice in files")
+        arch: Architecture | None = (info.context or {}).get("architecture") if info else None
+        if arch is not None:
+            known = set(arch.paths())
+            unknown = sorted(set(tasks) - known)
+            missing = sorted(known - set(tasks))
+            if unknown:
+                raise ValueError(f"files not in the architecture's file list: {', '.join(unknown)}")
+            if missing:
+                raise ValueError(f"architecture files missing here: {', '.join(missing)}")
+        for t in self.files:
+            bad = [d for d in t.depends_on if d not in tasks]
+            if bad:
+                raise ValueError(f"{t.path} depends on unknown files: {', '.join(bad)}")
+            if t.path in t.depends_on:
+                raise ValueError(f"{t.path} depends on itself")
+        if sorted(self.order) != sorted(tasks):
+            raise ValueError("order must list every file in files exactly once")
+        cycle = find_cycle({p: t.depends_on for p, t in tasks.items()})
+        if cycle:
+            raise ValueError("dependency cycle: " + " -> ".join(cycle))
+        position = {p: i for i, p in enumerate(self.order)}
+        for t in self.files:
+            late = [d for d in t.depends_on if position[d] > position[t.path]]
+            if late:
+                raise ValueError(f"order lists {t.path} before its dependencies {', '.join(late)}")
+        return self
+
+    def task(self, path: str) -> FileTask:
+        for t in self.files:
+            if t.path == path:
+                return t
+        raise KeyError(path)
+
+    def requirements_txt(self) -> str:
+        return "".join(p.requirement() + "\n" for p in self.required_packages)
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str]:
+    """A dependency cycle as a path that ends where it starts, or [] when the graph is acyclic."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, []):
+            if state.get(dep) == 1:
+                return stack[stack.index(dep) :] + [dep]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def structured_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()

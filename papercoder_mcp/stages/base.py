@@ -1,0 +1,358 @@
+"""The machinery every stage shares: prepare a request, ask a sampler, validate, store, log the calls.
+
+A stage is split in two so that every way of getting a model can use it:
+`prepare()` renders the request from stored artifacts only (so it renders the
+same bytes every time: the input hash and the prompt cache depend on it), and
+`accept()` validates an answer into the artifact to store. `run_stage()` puts
+them together with a sampler and re-asks on validation errors; the MCP handoff
+path calls `prepare()` and later `accept_answer()` with the agent's text.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from papercoder_mcp import prompts
+from papercoder_mcp.budget import Budget
+from papercoder_mcp.errors import BudgetExceeded, SamplerError, StageError, ValidationFailed
+from papercoder_mcp.records import Artifact, CallRecord
+from papercoder_mcp.samplers.base import Completion, FailedAttempt, Sampler, SampleRequest, Turn
+from papercoder_mcp.store import Store, canonical_hash
+
+# Output budgets per stage (tokens); a truncated answer is retried by the sampler with more.
+DEFAULT_MAX_TOKENS: dict[str, int] = {
+    "make_plan": 8_000,
+    "design_architecture": 8_000,
+    "order_files": 10_000,
+    "write_config": 4_000,
+    "analyze_file": 6_000,
+    "generate_file": 16_000,
+}
+# What a call typically writes, for cost estimates before it runs (dry run, budget).
+EXPECTED_OUTPUT_TOKENS: dict[str, int] = {
+    "make_plan": 2_500,
+    "design_architecture": 3_000,
+    "order_files": 3_000,
+    "write_config": 800,
+    "analyze_file": 1_800,
+    "generate_file": 2_500,
+}
+MAX_REASKS = 2
+
+
+class StageSettings(BaseModel):
+    max_tokens: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MAX_TOKENS))
+    effort: dict[str, str] = Field(default_factory=dict)
+
+
+@dataclass
+class StageContext:
+    store: Store
+    run_id: str
+    sampler: Sampler | None = None
+    budget: Budget | None = None
+    settings: StageSettings = field(default_factory=StageSettings)
+
+
+class Prepared(BaseModel):
+    """A rendered request and the identity of the inputs it was made from."""
+
+    stage: str
+    key: str = ""
+    request: SampleRequest
+    input_hash: str
+
+
+class Accepted(BaseModel):
+    content: str
+    format: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class StageResult(BaseModel):
+    stage: str
+    key: str = ""
+    artifact: Artifact
+    skipped: bool = Field(False, description="the current artifact already matched the inputs; no call made")
+    cost_usd: float | None = 0.0
+    calls: int = 0
+    warnings: list[str] = Field(default_factory=list)
+
+
+def request_hash(request: SampleRequest) -> str:
+    """Identity of a request's inputs: what the model reads, not how many tokens it may write."""
+    return canonical_hash(request.model_dump(include={"system", "prefix", "prompt", "output_schema"}))
+
+
+def guidance_block(text: str) -> str:
+    return f"\nGuidance from the user for this stage (follow it):\n{text.strip()}\n" if text.strip() else ""
+
+
+class Stage(ABC):
+    name: str
+    kind: str
+    per_file: bool = False
+
+    @abstractmethod
+    def build_request(self, ctx: StageContext, key: str, guidance: str) -> SampleRequest: ...
+
+    @abstractmethod
+    def accept(self, ctx: StageContext, key: str, text: str, structured: Any | None) -> Accepted: ...
+
+    def prepare(self, ctx: StageContext, key: str = "") -> Prepared:
+        guidance = stored_guidance(ctx, self.name, key)
+        request = self.build_request(ctx, key, guidance)
+        request = request.model_copy(
+            update={
+                "stage": self.name,
+                "key": key,
+                "system": prompts.load("system"),
+                "max_tokens": ctx.settings.max_tokens.get(self.name, request.max_tokens),
+                "effort": ctx.settings.effort.get(self.name) or request.effort,
+            }
+        )
+        return Prepared(stage=self.name, key=key, request=request, input_hash=request_hash(request))
+
+    def current(self, ctx: StageContext, key: str = "") -> Artifact | None:
+        return ctx.store.find_artifact(ctx.run_id, self.kind, key)
+
+    def is_fresh(self, ctx: StageContext, key: str = "") -> bool:
+        """True when the current artifact was made from exactly the inputs the stage would use now."""
+        art = self.current(ctx, key)
+        if art is None:
+            return False
+        try:
+            return art.input_hash == self.prepare(ctx, key).input_hash
+        except StageError:
+            return False
+
+
+def stored_guidance(ctx: StageContext, stage: str, key: str) -> str:
+    run = ctx.store.get_run(ctx.run_id)
+    return str(run.settings.get("guidance", {}).get(f"{stage}:{key}", ""))
+
+
+def set_guidance(ctx: StageContext, stage: str, key: str, text: str | None) -> None:
+    """Keep the agent's guidance with the run, so a resumed run renders the same prompt."""
+    if text is None:
+        return
+    run = ctx.store.get_run(ctx.run_id)
+    settings = dict(run.settings)
+    guidance = dict(settings.get("guidance", {}))
+    if text.strip():
+        guidance[f"{stage}:{key}"] = text.strip()
+    else:
+        guidance.pop(f"{stage}:{key}", None)
+    settings["guidance"] = guidance
+    ctx.store.update_run(ctx.run_id, settings=settings)
+
+
+def _record(
+    ctx: StageContext,
+    prepared: Prepared,
+    completion: Completion | None,
+    failed: list[FailedAttempt],
+    sampler: Sampler,
+    error: str = "",
+) -> float | None:
+    """Log every attempt of one call; return the summed cost (None when any part was unpriced)."""
+    total: float | None = 0.0
+    for fa in failed:
+        ctx.store.record_call(
+            CallRecord(
+                run_id=ctx.run_id,
+                stage=prepared.stage,
+                key=prepared.key,
+                sampler=sampler.name,
+                model=sampler.model,
+                input_tokens=fa.usage.input_tokens,
+                output_tokens=fa.usage.output_tokens,
+                cache_read_tokens=fa.usage.cache_read_tokens,
+                cache_write_tokens=fa.usage.cache_write_tokens,
+                cost_usd=fa.cost_usd,
+                latency_s=fa.latency_s,
+                stop_reason=fa.stop_reason,
+                attempt=fa.attempt,
+                error=fa.error,
+                request_hash=prepared.input_hash,
+            )
+        )
+        total = None if total is None or fa.cost_usd is None else total + fa.cost_usd
+    if completion is not None:
+        ctx.store.record_call(
+            CallRecord(
+                run_id=ctx.run_id,
+                stage=prepared.stage,
+                key=prepared.key,
+                sampler=completion.sampler or sampler.name,
+                model=completion.model or sampler.model,
+                input_tokens=completion.usage.input_tokens,
+                output_tokens=completion.usage.output_tokens,
+                cache_read_tokens=completion.usage.cache_read_tokens,
+                cache_write_tokens=completion.usage.cache_write_tokens,
+                cost_usd=completion.cost_usd,
+                latency_s=completion.latency_s,
+                stop_reason=completion.stop_reason,
+                attempt=completion.attempt,
+                error=error,
+                request_hash=prepared.input_hash,
+            )
+        )
+        total = None if total is None or completion.cost_usd is None else total + completion.cost_usd
+    return total
+
+
+def store_accepted(
+    ctx: StageContext, stage: Stage, prepared: Prepared, accepted: Accepted, source: str
+) -> Artifact:
+    metadata = {**accepted.metadata, "stage": stage.name, "source": source}
+    return ctx.store.put_artifact(
+        ctx.run_id,
+        stage.kind,
+        accepted.content,
+        key=prepared.key,
+        format=accepted.format,
+        input_hash=prepared.input_hash,
+        metadata=metadata,
+    )
+
+
+def estimate_request_cost(sampler: Sampler, request: SampleRequest) -> float:
+    from papercoder_mcp.paper.render import estimate_tokens
+    from papercoder_mcp.samplers.pricing import estimate_cost
+
+    tokens_in = estimate_tokens(
+        request.system + request.user_text() + "".join(t.text for t in request.followups)
+    )
+    est = estimate_cost(sampler.model, tokens_in, EXPECTED_OUTPUT_TOKENS.get(request.stage, 2_000))
+    return est or 0.0
+
+
+async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bool = False) -> StageResult:
+    """Produce the stage's artifact: reuse it when its inputs are unchanged, else ask the sampler."""
+    prepared = stage.prepare(ctx, key)
+    existing = stage.current(ctx, key)
+    if existing is not None and existing.input_hash == prepared.input_hash and not force:
+        return StageResult(stage=stage.name, key=key, artifact=existing, skipped=True, cost_usd=0.0)
+    sampler = ctx.sampler
+    if sampler is None:
+        raise StageError(f"{stage.name}: no model is configured (set ANTHROPIC_API_KEY or choose a sampler)")
+    request = prepared.request
+    total_cost: float | None = 0.0
+    calls = 0
+    errors: list[str] = []
+    for reask in range(MAX_REASKS + 1):
+        reservation = 0.0
+        if ctx.budget is not None:
+            reservation = ctx.budget.reserve(
+                estimate_request_cost(sampler, request), f"{stage.name}{' ' + key if key else ''}"
+            )
+        started = time.monotonic()
+        try:
+            completion = await sampler.sample(request)
+        except SamplerError as exc:
+            failed = list(getattr(exc, "failed_attempts", []) or [])
+            cost = _record(ctx, prepared, None, failed, sampler)
+            if ctx.budget is not None:
+                ctx.budget.settle(reservation, cost)
+            raise StageError(f"{stage.name}{' ' + key if key else ''}: the model call failed: {exc}") from exc
+        except BaseException:
+            if ctx.budget is not None:
+                ctx.budget.settle(reservation, 0.0)
+            raise
+        if not completion.latency_s:
+            completion.latency_s = time.monotonic() - started
+        calls += 1 + len(completion.failed_attempts)
+        try:
+            accepted = stage.accept(ctx, key, completion.text, completion.structured)
+        except ValidationFailed as exc:
+            errors = exc.errors or [str(exc)]
+            cost = _record(
+                ctx,
+                prepared,
+                completion,
+                completion.failed_attempts,
+                sampler,
+                error="invalid answer: " + "; ".join(errors),
+            )
+            if ctx.budget is not None:
+                ctx.budget.settle(reservation, cost)
+            total_cost = None if total_cost is None or cost is None else total_cost + cost
+            limit = getattr(exc, "max_reasks", MAX_REASKS)
+            if reask >= limit:
+                break
+            answer = completion.text if completion.text else str(completion.structured)
+            request = request.model_copy(
+                update={
+                    "followups": [
+                        *request.followups,
+                        Turn(role="assistant", text=answer or "(empty answer)"),
+                        Turn(
+                            role="user",
+                            text=prompts.render("reask", errors="\n".join(f"- {e}" for e in errors)),
+                        ),
+                    ]
+                }
+            )
+            continue
+        cost = _record(ctx, prepared, completion, completion.failed_attempts, sampler)
+        if ctx.budget is not None:
+            ctx.budget.settle(reservation, cost)
+        total_cost = None if total_cost is None or cost is None else total_cost + cost
+        artifact = store_accepted(ctx, stage, prepared, accepted, source=sampler.name)
+        return StageResult(
+            stage=stage.name,
+            key=key,
+            artifact=artifact,
+            cost_usd=total_cost,
+            calls=calls,
+            warnings=list(accepted.metadata.get("warnings", [])),
+        )
+    raise StageError(
+        f"{stage.name}{' ' + key if key else ''}: the model's answer did not validate after "
+        f"{MAX_REASKS} re-asks: " + "; ".join(errors) + ". Re-run the stage (perhaps with guidance) or "
+        "submit a corrected artifact with edit_artifact."
+    )
+
+
+def accept_answer(
+    stage: Stage,
+    ctx: StageContext,
+    key: str,
+    text: str,
+    *,
+    expected_hash: str | None = None,
+    source: str = "agent",
+) -> StageResult:
+    """Validate and store an answer written outside a sampler (agent handoff, a human edit)."""
+    prepared = stage.prepare(ctx, key)
+    if expected_hash is not None and expected_hash != prepared.input_hash:
+        raise StageError(
+            f"{stage.name}{' ' + key if key else ''}: its inputs changed since the prompt was handed out; "
+            "call the stage again for a fresh prompt"
+        )
+    accepted = stage.accept(ctx, key, text, None)
+    artifact = store_accepted(ctx, stage, prepared, accepted, source=source)
+    return StageResult(
+        stage=stage.name, key=key, artifact=artifact, warnings=list(accepted.metadata.get("warnings", []))
+    )
+
+
+__all__ = [
+    "Accepted",
+    "Prepared",
+    "Stage",
+    "StageContext",
+    "StageResult",
+    "StageSettings",
+    "BudgetExceeded",
+    "accept_answer",
+    "guidance_block",
+    "run_stage",
+    "set_guidance",
+]

@@ -1,0 +1,102 @@
+"""Stage 6: the code of one file, with the code of the files it depends on (not every earlier file)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+from papercoder_mcp import prompts
+from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.paths import normalize_repo_path
+from papercoder_mcp.samplers.base import SampleRequest
+from papercoder_mcp.stages import inputs
+from papercoder_mcp.stages.analyze_file import file_task_or_error
+from papercoder_mcp.stages.answers import extract_code, language_for
+from papercoder_mcp.stages.base import Accepted, Stage, StageContext, StageResult, guidance_block, run_stage
+
+_PLACEHOLDER = re.compile(
+    r"#\s*(TODO|FIXME|XXX)\b|\bNotImplementedError\b|implement (this|me)\b", re.IGNORECASE
+)
+
+
+class SyntaxFailed(ValidationFailed):
+    # The issue's rule: a file that does not compile is re-asked once with the SyntaxError.
+    max_reasks = 1
+
+
+def check_source(path: str, code: str) -> list[str]:
+    """Hard errors that make the file unusable (empty, does not compile / parse)."""
+    if not code.strip():
+        return ["the file is empty"]
+    lang = language_for(path)
+    try:
+        if lang == "python":
+            compile(code, path, "exec", dont_inherit=True)
+        elif lang == "json":
+            json.loads(code)
+        elif lang == "yaml":
+            yaml.safe_load(code)
+    except SyntaxError as exc:
+        return [f"SyntaxError in {path} line {exc.lineno}: {exc.msg}"]
+    except (ValueError, yaml.YAMLError) as exc:
+        return [f"{path} does not parse as {lang}: {exc}"]
+    return []
+
+
+def placeholder_lines(code: str) -> list[str]:
+    return [
+        f"line {i}: {line.strip()}"
+        for i, line in enumerate(code.splitlines(), 1)
+        if _PLACEHOLDER.search(line)
+    ]
+
+
+class GenerateFile(Stage):
+    name = "generate_file"
+    kind = "code"
+    per_file = True
+
+    def build_request(self, ctx: StageContext, key: str, guidance: str) -> SampleRequest:
+        _, task = file_task_or_error(ctx, key, self.name)
+        analysis = inputs.require(ctx, "analysis", task.path, needed_by=f"generate_file({task.path!r})")
+        dep_blocks = []
+        for dep in task.depends_on:
+            code = inputs.require(ctx, "code", dep, needed_by=f"generate_file({task.path!r})")
+            dep_blocks.append(f"### `{dep}`\n\n```{language_for(dep)}\n{code.content.rstrip()}\n```")
+        return SampleRequest(
+            stage=self.name,
+            system="",
+            prefix=inputs.prefix(ctx, 4, self.name),
+            prompt=prompts.render(
+                "generate_file",
+                path=task.path,
+                analysis=analysis.content.strip(),
+                dependency_code="\n\n".join(dep_blocks)
+                or "(none: this file depends on no other generated file)",
+                language=language_for(task.path),
+                guidance=guidance_block(guidance),
+            ),
+        )
+
+    def accept(self, ctx: StageContext, key: str, text: str, structured: Any | None) -> Accepted:
+        code = extract_code(text)
+        errors = check_source(key, code)
+        if errors:
+            raise SyntaxFailed(f"the generated {key} is unusable: " + "; ".join(errors), errors)
+        metadata: dict[str, Any] = {"lines": code.count("\n") + (0 if code.endswith("\n") else 1)}
+        placeholders = placeholder_lines(code)
+        if placeholders:
+            metadata["warnings"] = [f"{key} has placeholders: " + "; ".join(placeholders[:5])]
+        if not code.endswith("\n"):
+            code += "\n"
+        return Accepted(content=code, format=language_for(key), metadata=metadata)
+
+
+STAGE = GenerateFile()
+
+
+async def generate_file(ctx: StageContext, path: str, *, force: bool = False) -> StageResult:
+    return await run_stage(STAGE, ctx, normalize_repo_path(path), force=force)

@@ -1,0 +1,40 @@
+"""Stage 4: config.yaml with the paper's hyperparameters (it must parse, numbers must be numbers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from papercoder_mcp import prompts
+from papercoder_mcp.configfile import validate_config_yaml
+from papercoder_mcp.samplers.base import SampleRequest
+from papercoder_mcp.stages import inputs
+from papercoder_mcp.stages.answers import extract_code
+from papercoder_mcp.stages.base import Accepted, Stage, StageContext, StageResult, guidance_block, run_stage
+
+
+class WriteConfig(Stage):
+    name = "write_config"
+    kind = "config"
+
+    def build_request(self, ctx: StageContext, key: str, guidance: str) -> SampleRequest:
+        return SampleRequest(
+            stage=self.name,
+            system="",
+            prefix=inputs.prefix(ctx, 3, self.name),
+            prompt=prompts.render("write_config", guidance=guidance_block(guidance)),
+        )
+
+    def accept(self, ctx: StageContext, key: str, text: str, structured: Any | None) -> Accepted:
+        body = extract_code(text)
+        fixed, _data, notes = validate_config_yaml(body)
+        metadata: dict[str, Any] = {}
+        if notes:
+            metadata["rewritten_numbers"] = notes
+        return Accepted(content=fixed, format="yaml", metadata=metadata)
+
+
+STAGE = WriteConfig()
+
+
+async def write_config(ctx: StageContext, *, force: bool = False) -> StageResult:
+    return await run_stage(STAGE, ctx, force=force)
