@@ -1,0 +1,242 @@
+"""The orchestrator: runs the stage DAG end to end, concurrently and resumably.
+
+Scheduling: the four planning stages run in order. Then every file gets one
+task that (1) analyses the file, (2) waits until the files it depends on have
+code, (3) generates it. Analyses therefore all start at once, and a file is
+generated as soon as its own analysis and its dependencies are ready; a
+CapacityLimiter bounds how many model calls are in flight.
+
+Resumption needs no bookkeeping of its own: every stage compares the hash of
+the inputs it would use now with the hash stored on its current artifact and
+skips the call when they match. A killed run, re-run, pays only for what was
+not finished; an edited artifact makes exactly its downstream stale.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import anyio
+from pydantic import BaseModel, Field
+
+from papercoder_mcp.budget import Budget
+from papercoder_mcp.errors import BudgetExceeded, PaperCoderError
+from papercoder_mcp.samplers.base import Sampler
+from papercoder_mcp.stages import (
+    ANALYZE_FILE,
+    GENERATE_FILE,
+    PLANNING_STAGES,
+    Stage,
+    StageContext,
+    StageResult,
+)
+from papercoder_mcp.stages.base import StageSettings, run_stage
+from papercoder_mcp.stages.inputs import file_order
+from papercoder_mcp.store import Store
+
+EventKind = Literal["step_started", "step_finished", "step_skipped", "step_failed", "run_finished"]
+
+
+class ProgressEvent(BaseModel):
+    kind: EventKind
+    stage: str = ""
+    key: str = ""
+    done: int = 0
+    total: int = 0
+    cost_usd: float | None = 0.0
+    total_cost_usd: float = 0.0
+    output_tokens: int = 0
+    message: str = ""
+
+
+ProgressCallback = Callable[[ProgressEvent], Awaitable[None] | None]
+StepState = Literal["done", "skipped", "failed", "blocked", "budget"]
+
+
+class StepOutcome(BaseModel):
+    stage: str
+    key: str = ""
+    state: StepState
+    message: str = ""
+    cost_usd: float | None = 0.0
+    version: int | None = None
+
+
+class PipelineOptions(BaseModel):
+    concurrency: int = Field(4, ge=1)
+    max_cost_usd: float | None = Field(None, gt=0)
+    settings: StageSettings = Field(default_factory=StageSettings)
+
+
+RunOutcome = Literal["complete", "failed", "budget_exceeded"]
+
+
+class PipelineResult(BaseModel):
+    run_id: str
+    status: RunOutcome
+    steps: list[StepOutcome]
+    total_cost_usd: float
+    message: str
+
+    def failed_steps(self) -> list[StepOutcome]:
+        return [s for s in self.steps if s.state not in ("done", "skipped")]
+
+
+class _Tracker:
+    """Counts steps, forwards progress events and keeps the outcome of each step."""
+
+    def __init__(self, store: Store, run_id: str, callback: ProgressCallback | None) -> None:
+        self.store, self.run_id, self.callback = store, run_id, callback
+        self.outcomes: list[StepOutcome] = []
+        self.total = len(PLANNING_STAGES)
+        self.stop_new_calls = False
+
+    async def emit(self, event: ProgressEvent) -> None:
+        if self.callback is None:
+            return
+        event.done = len(self.outcomes)
+        event.total = self.total
+        event.total_cost_usd = self.store.total_cost(self.run_id)
+        result = self.callback(event)
+        if inspect.isawaitable(result):
+            await result
+
+    async def step(self, stage: Stage, ctx: StageContext, key: str = "") -> StageResult | None:
+        if self.stop_new_calls:
+            self.outcomes.append(
+                StepOutcome(stage=stage.name, key=key, state="budget", message="not started: budget reached")
+            )
+            return None
+        await self.emit(ProgressEvent(kind="step_started", stage=stage.name, key=key))
+        try:
+            result = await run_stage(stage, ctx, key)
+        except BudgetExceeded as exc:
+            self.stop_new_calls = True
+            self.outcomes.append(StepOutcome(stage=stage.name, key=key, state="budget", message=str(exc)))
+            await self.emit(ProgressEvent(kind="step_failed", stage=stage.name, key=key, message=str(exc)))
+            return None
+        except PaperCoderError as exc:
+            self.outcomes.append(StepOutcome(stage=stage.name, key=key, state="failed", message=str(exc)))
+            await self.emit(ProgressEvent(kind="step_failed", stage=stage.name, key=key, message=str(exc)))
+            return None
+        state: StepState = "skipped" if result.skipped else "done"
+        self.outcomes.append(
+            StepOutcome(
+                stage=stage.name,
+                key=key,
+                state=state,
+                cost_usd=result.cost_usd,
+                version=result.artifact.version,
+                message="; ".join(result.warnings),
+            )
+        )
+        await self.emit(
+            ProgressEvent(
+                kind="step_skipped" if result.skipped else "step_finished",
+                stage=stage.name,
+                key=key,
+                cost_usd=result.cost_usd,
+                message="; ".join(result.warnings),
+            )
+        )
+        return result
+
+    def block(self, stage: Stage, key: str, reason: str) -> None:
+        self.outcomes.append(StepOutcome(stage=stage.name, key=key, state="blocked", message=reason))
+
+
+async def run_pipeline(
+    store: Store,
+    run_id: str,
+    sampler: Sampler,
+    options: PipelineOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> PipelineResult:
+    """Run (or resume) every stage of a run; returns a truthful account of what was done."""
+    options = options or PipelineOptions()
+    store.get_run(run_id)
+    budget = (
+        Budget(options.max_cost_usd, spent_usd=store.total_cost(run_id)) if options.max_cost_usd else None
+    )
+    ctx = StageContext(store=store, run_id=run_id, sampler=sampler, budget=budget, settings=options.settings)
+    tracker = _Tracker(store, run_id, progress)
+    store.update_run(run_id, status="running")
+
+    planned = True
+    for stage in PLANNING_STAGES:
+        if await tracker.step(stage, ctx) is None:
+            planned = False
+            break
+    if planned:
+        await _files(ctx, tracker, options.concurrency)
+    return await _finish(store, run_id, tracker)
+
+
+async def _files(ctx: StageContext, tracker: _Tracker, concurrency: int) -> None:
+    order = file_order(ctx)
+    tracker.total += 2 * len(order.files)
+    limiter = anyio.CapacityLimiter(concurrency)
+    ready = {t.path: anyio.Event() for t in order.files}
+    ok: dict[str, bool] = {}
+
+    async def one_file(path: str, deps: list[str]) -> None:
+        try:
+            async with limiter:
+                analysed = await tracker.step(ANALYZE_FILE, ctx, path)
+            if analysed is None:
+                tracker.block(GENERATE_FILE, path, f"the analysis of {path} did not finish")
+                ok[path] = False
+                return
+            for dep in deps:
+                await ready[dep].wait()
+            failed_deps = [d for d in deps if not ok.get(d)]
+            if failed_deps:
+                tracker.block(
+                    GENERATE_FILE, path, f"waits for {', '.join(failed_deps)}, which did not finish"
+                )
+                ok[path] = False
+                return
+            async with limiter:
+                ok[path] = await tracker.step(GENERATE_FILE, ctx, path) is not None
+        finally:
+            ok.setdefault(path, False)
+            ready[path].set()
+
+    async with anyio.create_task_group() as tg:
+        for path in order.order:
+            tg.start_soon(one_file, path, order.task(path).depends_on)
+
+
+async def _finish(store: Store, run_id: str, tracker: _Tracker) -> PipelineResult:
+    bad = [o for o in tracker.outcomes if o.state not in ("done", "skipped")]
+    status: RunOutcome
+    if any(o.state == "budget" for o in bad):
+        status = "budget_exceeded"
+        message = (
+            f"stopped at the cost budget with {len(bad)} step(s) not done; raise --max-cost and run again "
+            f"(`papercoder-mcp full --resume {run_id}`): finished steps are not paid again"
+        )
+    elif bad:
+        status = "failed"
+        first = (
+            next(o for o in bad if o.state == "failed") if any(o.state == "failed" for o in bad) else bad[0]
+        )
+        message = (
+            f"{len(bad)} step(s) did not finish; first: {first.stage}{' ' + first.key if first.key else ''}: "
+            f"{first.message}. Run again to retry them (`papercoder-mcp full --resume {run_id}`)."
+        )
+    else:
+        status = "complete"
+        message = "every stage finished and every file was generated and validated"
+    store.update_run(run_id, status=status)
+    result = PipelineResult(
+        run_id=run_id,
+        status=status,
+        steps=tracker.outcomes,
+        total_cost_usd=store.total_cost(run_id),
+        message=message,
+    )
+    await tracker.emit(ProgressEvent(kind="run_finished", message=message))
+    return result

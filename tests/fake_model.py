@@ -1,0 +1,179 @@
+"""A plausible fake model for pipeline tests and benchmarks: answers each stage from its prompt.
+
+It reads which stage is asking from the prompt's "# Stage: ..." heading and the
+file from its backticked path, and writes answers that validate: a plan, an
+architecture over a configurable file graph, a file order, a config.yaml (with
+`1e-4` written the YAML 1.2 way, as papers do), analyses, and Python code that
+imports exactly its dependencies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from papercoder_mcp.samplers.base import Completion, SampleRequest, Usage
+
+DEFAULT_FILES: dict[str, list[str]] = {
+    "utils.py": [],
+    "dataset.py": ["utils.py"],
+    "model.py": ["utils.py"],
+    "trainer.py": ["model.py", "dataset.py"],
+    "evaluation.py": ["model.py", "dataset.py"],
+    "main.py": ["trainer.py", "evaluation.py"],
+}
+
+
+def stage_of(prompt: str) -> str:
+    m = re.search(r"^# Stage: (.+)$", prompt, re.MULTILINE)
+    heading = m.group(1) if m else ""
+    for needle, stage in [
+        ("overall plan", "make_plan"),
+        ("software architecture", "design_architecture"),
+        ("dependency order", "order_files"),
+        ("config.yaml", "write_config"),
+        ("logic analysis", "analyze_file"),
+        ("code of", "generate_file"),
+    ]:
+        if needle in heading:
+            return stage
+    return "unknown"
+
+
+def path_of(prompt: str) -> str:
+    m = re.search(r"^# Stage: [^`]*`([^`]+)`", prompt, re.MULTILINE)
+    return m.group(1) if m else ""
+
+
+def topo_order(files: dict[str, list[str]]) -> list[str]:
+    done: list[str] = []
+    while len(done) < len(files):
+        for path, deps in files.items():
+            if path not in done and all(d in done for d in deps):
+                done.append(path)
+    return done
+
+
+def module_fn(path: str) -> str:
+    return path.removesuffix(".py").replace("/", "_") + "_step"
+
+
+@dataclass
+class FakeModel:
+    files: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_FILES))
+    entry_point: str = "main.py"
+    code_lines: int = 30
+
+    def answer(self, stage: str, prompt: str) -> tuple[str, Any | None]:
+        """(text, structured payload) for a stage; structured stages answer with JSON."""
+        if stage == "make_plan":
+            return self._json(
+                {
+                    "summary": "A model trained with the method of the paper and evaluated on its benchmark.",
+                    "methodology": [{"name": "core layer", "description": "y = softmax(QK^T / sqrt(d)) V"}],
+                    "datasets": ["the paper's benchmark"],
+                    "experimental_settings": ["train 10 epochs"],
+                    "hyperparameters": [{"name": "learning rate", "value": "1e-4", "source": "Section 5"}],
+                    "metrics": ["accuracy"],
+                    "experiments": ["Table 1"],
+                    "unclear": ["the batch size is not given"],
+                }
+            )
+        if stage == "design_architecture":
+            classes = "\n".join(f"    class {module_fn(p)}" for p in self.files)
+            return self._json(
+                {
+                    "implementation_approach": "PyTorch, one module per concern.",
+                    "files": [{"path": p, "purpose": f"{p} of the method"} for p in self.files],
+                    "entry_point": self.entry_point,
+                    "class_diagram": "classDiagram\n" + classes,
+                    "sequence_diagram": "sequenceDiagram\n    main->>trainer: train()",
+                    "open_questions": [],
+                }
+            )
+        if stage == "order_files":
+            return self._json(
+                {
+                    "required_packages": [{"name": "pyyaml", "version": ">=6"}],
+                    "files": [
+                        {
+                            "path": p,
+                            "purpose": f"{p} purpose",
+                            "logic": f"defines {module_fn(p)}()",
+                            "depends_on": d,
+                        }
+                        for p, d in self.files.items()
+                    ],
+                    "order": topo_order(self.files),
+                    "shared_knowledge": "config keys live under train:",
+                    "open_questions": [],
+                }
+            )
+        if stage == "write_config":
+            return (
+                "```yaml\ntrain:\n  learning_rate: 1e-4  # Section 5\n  epochs: 10\n  batch_size: null  # not specified in the paper\n```",
+                None,
+            )
+        if stage == "analyze_file":
+            path = path_of(prompt)
+            text = f"## Analysis of {path}\n\n" + (
+                f"`{path}` defines `{module_fn(path)}()`, which reads `train.learning_rate` from config.yaml "
+                "and combines the results of the functions of the files it depends on. " * 3
+            )
+            return text, None
+        if stage == "generate_file":
+            path = path_of(prompt)
+            return f"```python\n{self.code_for(path)}```", None
+        raise AssertionError(f"fake model cannot answer a prompt of stage {stage!r}")
+
+    def code_for(self, path: str) -> str:
+        deps = self.files.get(path, [])
+        lines = [f'"""{path}: generated by the fake model."""', ""]
+        lines += [f"from {d.removesuffix('.py').replace('/', '.')} import {module_fn(d)}" for d in deps]
+        lines += ["", "", f"def {module_fn(path)}() -> int:", "    total = 1"]
+        lines += [f"    total += {module_fn(d)}()" for d in deps]
+        lines += [f"    total += {i}" for i in range(max(0, self.code_lines - 10 - len(deps)))]
+        lines += ["    return total", ""]
+        if path == self.entry_point:
+            lines += ["", 'if __name__ == "__main__":', f"    print({module_fn(path)}())", ""]
+        return "\n".join(lines)
+
+    @staticmethod
+    def _json(obj: dict[str, Any]) -> tuple[str, Any]:
+        return "```json\n" + json.dumps(obj, indent=1) + "\n```", obj
+
+
+@dataclass
+class FakeSampler:
+    """A Sampler over FakeModel, with optional scripted overrides and a latency per output token."""
+
+    fake: FakeModel = field(default_factory=FakeModel)
+    name: str = "fake"
+    model: str = "fake-model"
+    seconds_per_output_token: float = 0.0
+    structured: bool = False
+    overrides: list[str] = field(default_factory=list, metadata={"doc": "replies used first, in order"})
+    history: list[SampleRequest] = field(default_factory=list)
+
+    async def sample(self, request: SampleRequest) -> Completion:
+        self.history.append(request)
+        stage = stage_of(request.prompt)
+        if self.overrides:
+            text, payload = self.overrides.pop(0), None
+        else:
+            text, payload = self.fake.answer(stage, request.prompt)
+        out_tokens = max(1, len(text) // 4)
+        if self.seconds_per_output_token:
+            await anyio.sleep(out_tokens * self.seconds_per_output_token)
+        return Completion(
+            text=text,
+            structured=payload if self.structured else None,
+            usage=Usage(input_tokens=len(request.user_text()) // 4, output_tokens=out_tokens),
+            model=self.model,
+            sampler=self.name,
+            cost_usd=0.0,
+        )

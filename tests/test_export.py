@@ -1,0 +1,113 @@
+"""Export: the whole repository or nothing, confined to the output directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from papercoder_mcp.errors import PaperCoderError, StageError, UnsafePath
+from papercoder_mcp.export import export_repo
+from papercoder_mcp.orchestrator import run_pipeline
+from papercoder_mcp.paths import normalize_repo_path, safe_join
+from papercoder_mcp.stages import MAKE_PLAN, accept_answer
+
+from fake_model import FakeSampler
+from pipeline_helpers import new_run
+
+pytestmark = pytest.mark.anyio
+
+
+async def finished_run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    sampler = FakeSampler()
+    ctx = new_run(tmp_path, sampler)
+    result = await run_pipeline(ctx.store, ctx.run_id, sampler)
+    assert result.status == "complete"
+    return ctx
+
+
+class TestExport:
+    async def test_writes_code_config_requirements_readme_and_a_git_commit(self, tmp_path: Path) -> None:
+        ctx = await finished_run(tmp_path)
+        out = tmp_path / "repo"
+        result = export_repo(ctx.store, ctx.run_id, out)
+        names = sorted(p.name for p in out.iterdir() if p.name != ".git")
+        assert names == sorted(
+            [
+                "README.md",
+                "config.yaml",
+                "dataset.py",
+                "evaluation.py",
+                "main.py",
+                "model.py",
+                "reproduce.sh",
+                "requirements.txt",
+                "trainer.py",
+                "utils.py",
+            ]
+        )
+        assert (out / "requirements.txt").read_text() == "pyyaml>=6\n"
+        assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 10
+        readme = (out / "README.md").read_text()
+        assert "python main.py" in readme and "the batch size is not given" in readme
+        assert os.access(out / "reproduce.sh", os.X_OK)
+        if shutil.which("git"):
+            assert len(result.git_commit) == 40
+
+    async def test_refuses_a_non_empty_directory_unless_forced(self, tmp_path: Path) -> None:
+        ctx = await finished_run(tmp_path)
+        out = tmp_path / "repo"
+        out.mkdir()
+        (out / "keep.txt").write_text("mine")
+        with pytest.raises(PaperCoderError, match="not empty"):
+            export_repo(ctx.store, ctx.run_id, out)
+        assert (out / "keep.txt").read_text() == "mine"
+        export_repo(ctx.store, ctx.run_id, out, force=True)
+        assert not (out / "keep.txt").exists() and (out / "main.py").exists()
+
+    async def test_an_incomplete_run_exports_nothing(self, tmp_path: Path) -> None:
+        ctx = await finished_run(tmp_path)
+        # An edited plan makes every downstream artifact stale: export must not pretend otherwise.
+        plan = json.loads(ctx.store.get_artifact(ctx.run_id, "plan").content)
+        plan["summary"] = "changed"
+        accept_answer(MAKE_PLAN, ctx, "", json.dumps(plan), source="edit")
+        with pytest.raises(StageError, match="stale"):
+            export_repo(ctx.store, ctx.run_id, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+
+    async def test_missing_code_is_named(self, tmp_path: Path) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        for stage in ["make_plan", "design_architecture", "order_files", "write_config"]:
+            from papercoder_mcp.stages import STAGES, run_stage
+
+            await run_stage(STAGES[stage], ctx)
+        with pytest.raises(StageError, match="main.py: not generated"):
+            export_repo(ctx.store, ctx.run_id, tmp_path / "out")
+
+
+class TestPathConfinement:
+    @pytest.mark.parametrize(
+        "path", ["/abs/file.py", "../up.py", "a/../../up.py", "C:\\win.py", "~/home.py", "", "a/\x00.py"]
+    )
+    def test_hostile_paths_are_refused(self, path: str) -> None:
+        with pytest.raises(UnsafePath):
+            normalize_repo_path(path)
+
+    def test_normalises_harmless_forms(self) -> None:
+        assert normalize_repo_path("./src//model.py") == "src/model.py"
+        assert normalize_repo_path(" model.py ") == "model.py"
+
+    def test_a_symlink_out_of_the_tree_is_refused(self, tmp_path: Path) -> None:
+        root = tmp_path / "root"
+        outside = tmp_path / "outside"
+        root.mkdir()
+        outside.mkdir()
+        (root / "link").symlink_to(outside, target_is_directory=True)
+        with pytest.raises(UnsafePath, match="outside"):
+            safe_join(root, "link/evil.py")
+        assert safe_join(root, "pkg/ok.py") == root.resolve() / "pkg" / "ok.py"
