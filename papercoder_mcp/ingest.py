@@ -30,6 +30,7 @@ def paper_metadata(paper: Paper) -> dict[str, object]:
         "page_count": paper.page_count,
         "source_format": paper.source_format,
         "sections": len(paper.all_sections()),
+        "references": len(paper.references),
         "tokens": paper.token_estimate(include_references=True),
         "tokens_without_references": paper.token_estimate(include_references=False),
         "warnings": paper.warnings,
@@ -42,17 +43,21 @@ def store_paper(store: Store, run_id: str, paper: Paper) -> Artifact:
     )
 
 
+def create_run_for(
+    store: Store, path: str | Path, paper: Paper, settings: dict[str, object] | None = None
+) -> Run:
+    """A new run holding an already parsed paper."""
+    p = Path(path).expanduser().resolve()
+    run = store.create_run(
+        title=paper.title or p.stem, source=str(p), source_hash=source_hash(p), settings=dict(settings or {})
+    )
+    store_paper(store, run.id, paper)
+    return store.get_run(run.id)
+
+
 def ingest_paper(
     store: Store, path: str | Path, *, settings: dict[str, object] | None = None
 ) -> tuple[Run, Paper]:
     """Parse the paper (errors surface before anything is written) and create a run holding it."""
-    p = Path(path).expanduser()
-    paper = parse_document(p)
-    run = store.create_run(
-        title=paper.title or p.stem,
-        source=str(p.resolve()),
-        source_hash=source_hash(p),
-        settings=dict(settings or {}),
-    )
-    store_paper(store, run.id, paper)
-    return store.get_run(run.id), paper
+    paper = parse_document(Path(path).expanduser())
+    return create_run_for(store, path, paper, settings), paper

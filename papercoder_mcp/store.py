@@ -306,6 +306,7 @@ class Store:
     # -- calls and cost -----------------------------------------------------
 
     def record_call(self, call: CallRecord) -> CallRecord:
+        self.get_run(call.run_id)
         row = call.model_dump(exclude={"id"})
         row["created_at"] = call.created_at or now_iso()
         with self._write():
