@@ -177,3 +177,27 @@ class FakeSampler:
             sampler=self.name,
             cost_usd=0.0,
         )
+
+
+STRUCTURED_STAGES = {"make_plan", "design_architecture", "order_files"}
+
+
+def fake_model_responder(fake: FakeModel | None = None, *, bad_first: set[str] | None = None):  # type: ignore[no-untyped-def]
+    """A responder for tests/fake_anthropic.FakeAnthropic that answers like FakeModel.
+
+    `bad_first` names stages whose first answer is invalid JSON (to exercise the re-ask path)."""
+    from fake_anthropic import Reply, request_text
+
+    model = fake or FakeModel()
+    spoiled: set[str] = set()
+
+    def respond(body: dict[str, Any]) -> Any:
+        text = request_text(body)
+        stage = stage_of(text)
+        if bad_first and stage in bad_first and stage not in spoiled:
+            spoiled.add(stage)
+            return Reply(text='{"summary": "cut')
+        answer, payload = model.answer(stage, text)
+        return payload if stage in STRUCTURED_STAGES else answer
+
+    return respond
