@@ -339,9 +339,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
 
 
-# Pipeline commands (full, cost, export, serve) live in their own module and register on `app`.
-try:
-    importlib.import_module("papercoder_mcp.cli_pipeline")
-except ModuleNotFoundError as _exc:
-    if _exc.name != "papercoder_mcp.cli_pipeline":
-        raise
+# Commands that run the pipeline (full, cost, export) and the server (serve) register on `app`
+# from their own modules.
+importlib.import_module("papercoder_mcp.cli_pipeline")
+importlib.import_module("papercoder_mcp.cli_serve")

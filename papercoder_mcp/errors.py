@@ -10,6 +10,7 @@ exit, the MCP server returns it as a tool error.
     │   ├── RunNotFound        no run with that id
     │   └── ArtifactNotFound   the run has no such artifact (or version)
     ├── StageError             a pipeline stage failed (bad answer after retries, missing inputs)
+    │   ├── MissingInput       a stage was called before the artifacts it reads exist
     │   └── ValidationFailed   an answer did not validate into its model
     ├── SamplerError           the model provider failed after retries
     ├── BudgetExceeded         the next call would cross the run's cost budget
@@ -48,6 +49,10 @@ class ArtifactNotFound(StoreError):
 
 class StageError(PaperCoderError):
     """A pipeline stage could not produce a valid artifact."""
+
+
+class MissingInput(StageError):
+    """A stage was called before an artifact it reads exists; the message names the stage to call first."""
 
 
 class ValidationFailed(StageError):

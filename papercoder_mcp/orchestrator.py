@@ -4,7 +4,8 @@ Scheduling: the four planning stages run in order. Then every file gets one
 task that (1) analyses the file, (2) waits until the files it depends on have
 code, (3) generates it. Analyses therefore all start at once, and a file is
 generated as soon as its own analysis and its dependencies are ready; a
-CapacityLimiter bounds how many model calls are in flight.
+priority limiter bounds how many model calls are in flight and lets critical
+work (generations, long dependent chains) go first.
 
 Resumption needs no bookkeeping of its own: every stage compares the hash of
 the inputs it would use now with the hash stored on its current artifact and
@@ -24,6 +25,7 @@ from pydantic import BaseModel, Field
 from papercoder_mcp.budget import Budget
 from papercoder_mcp.errors import BudgetExceeded, PaperCoderError
 from papercoder_mcp.samplers.base import Sampler
+from papercoder_mcp.scheduling import PriorityLimiter, chain_lengths
 from papercoder_mcp.stages import (
     ANALYZE_FILE,
     GENERATE_FILE,
@@ -177,13 +179,15 @@ async def run_pipeline(
 async def _files(ctx: StageContext, tracker: _Tracker, concurrency: int) -> None:
     order = file_order(ctx)
     tracker.total += 2 * len(order.files)
-    limiter = anyio.CapacityLimiter(concurrency)
+    limiter = PriorityLimiter(concurrency)
+    chain = chain_lengths({t.path: t.depends_on for t in order.files})
     ready = {t.path: anyio.Event() for t in order.files}
     ok: dict[str, bool] = {}
 
     async def one_file(path: str, deps: list[str]) -> None:
         try:
-            async with limiter:
+            # Generations before analyses; within each, the longest chain of dependents first.
+            async with limiter.slot((1, -chain[path])):
                 analysed = await tracker.step(ANALYZE_FILE, ctx, path)
             if analysed is None:
                 tracker.block(GENERATE_FILE, path, f"the analysis of {path} did not finish")
@@ -198,7 +202,7 @@ async def _files(ctx: StageContext, tracker: _Tracker, concurrency: int) -> None
                 )
                 ok[path] = False
                 return
-            async with limiter:
+            async with limiter.slot((0, -chain[path])):
                 ok[path] = await tracker.step(GENERATE_FILE, ctx, path) is not None
         finally:
             ok.setdefault(path, False)

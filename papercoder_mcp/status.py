@@ -78,3 +78,30 @@ def run_status(store: Store, run_id: str) -> RunStatus:
         cost_usd=store.total_cost(run_id),
         next_step=next_step,
     )
+
+
+def ready_steps(store: Store, run_id: str, status: RunStatus | None = None) -> list[tuple[Stage, str]]:
+    """Steps whose inputs are all done and fresh but which are not done themselves: runnable now.
+
+    Planning stages come one at a time; then every missing analysis, and the code of every file
+    whose analysis and dependencies' code are done.
+    """
+    status = status or run_status(store, run_id)
+    by_step = {(s.stage, s.key): s.status for s in status.steps}
+    for stage in PLANNING_STAGES:
+        if by_step.get((stage.name, "")) != "done":
+            return [(stage, "")]
+    if not status.files:
+        return []
+    ctx = StageContext(store=store, run_id=run_id)
+    order = file_order(ctx)
+    ready: list[tuple[Stage, str]] = []
+    for path in order.order:
+        if by_step.get(("analyze_file", path)) != "done":
+            ready.append((ANALYZE_FILE, path))
+    for path in order.order:
+        if by_step.get(("generate_file", path)) == "done" or by_step.get(("analyze_file", path)) != "done":
+            continue
+        if all(by_step.get(("generate_file", dep)) == "done" for dep in order.task(path).depends_on):
+            ready.append((GENERATE_FILE, path))
+    return ready

@@ -78,7 +78,7 @@ class TestThroughTheSdk:
         body = fake.requests[-1]
         first_user = body["messages"][0]["content"]
         marked = [i for i, b in enumerate(first_user) if b.get("cache_control")]
-        assert marked == [len(first_user) - 2]
+        assert marked == [len(first_user) - 3, len(first_user) - 2]
         assert len({str(r["system"]) for r in fake.requests}) == 1
 
     async def test_structured_stages_use_the_schema(self, tmp_path: Path) -> None:

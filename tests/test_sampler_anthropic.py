@@ -105,8 +105,10 @@ class TestRequestShape:
         first = body["messages"][0]
         assert first["role"] == "user"
         assert [b["text"] for b in first["content"]] == [*req.prefix, req.prompt]
-        # Only the last prefix block is a cache breakpoint: the whole shared prefix is cached as one.
-        assert [b.get("cache_control") for b in first["content"]] == [None, {"type": "ephemeral"}, None]
+        # The last two prefix blocks are cache breakpoints (the shared prefix, and the part before it
+        # that the previous stage cached); the per-call prompt is not.
+        eph = {"type": "ephemeral"}
+        assert [b.get("cache_control") for b in first["content"]] == [eph, eph, None]
         assert [(m["role"], m["content"][0]["text"]) for m in body["messages"][1:]] == [
             ("assistant", "{bad json"),
             ("user", "That was not JSON; again."),

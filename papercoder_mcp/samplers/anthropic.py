@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Current Sonnet in the SDK 2.14 model list (types/model_param.py), not in _data/deprecated_models.py.
 DEFAULT_MODEL = "claude-sonnet-5-5"
+# The API allows four cache breakpoints per request; two cover our prefix layout (see _params).
+CACHE_BREAKPOINTS = 2
 
 StructuredMode = Literal["output_config", "tool"]
 
@@ -258,8 +260,11 @@ class AnthropicSampler:
 
     def _params(self, request: SampleRequest, shape: _Shape) -> dict[str, Any]:
         blocks: list[dict[str, Any]] = [{"type": "text", "text": p} for p in request.prefix if p]
-        if blocks:
-            blocks[-1]["cache_control"] = {"type": "ephemeral"}
+        # Breakpoints on the last prefix blocks: the last caches the whole shared prefix; the one
+        # before it is the prefix the previous stage already wrote, so a fan-out of per-file calls
+        # that start together reads it instead of each writing it again.
+        for block in blocks[-CACHE_BREAKPOINTS:]:
+            block["cache_control"] = {"type": "ephemeral"}
         blocks.append({"type": "text", "text": request.prompt})
         messages: list[dict[str, Any]] = [{"role": "user", "content": blocks}]
         for turn in request.followups:

@@ -208,16 +208,17 @@ def _record(
 
 
 def store_accepted(
-    ctx: StageContext, stage: Stage, prepared: Prepared, accepted: Accepted, source: str
+    ctx: StageContext, stage: Stage, key: str, input_hash: str, accepted: Accepted, source: str
 ) -> Artifact:
+    """Store a validated answer; `input_hash` is what makes it fresh (empty: stale until redone)."""
     metadata = {**accepted.metadata, "stage": stage.name, "source": source}
     return ctx.store.put_artifact(
         ctx.run_id,
         stage.kind,
         accepted.content,
-        key=prepared.key,
+        key=key,
         format=accepted.format,
-        input_hash=prepared.input_hash,
+        input_hash=input_hash,
         metadata=metadata,
     )
 
@@ -304,7 +305,7 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
         if ctx.budget is not None:
             ctx.budget.settle(reservation, cost)
         total_cost = None if total_cost is None or cost is None else total_cost + cost
-        artifact = store_accepted(ctx, stage, prepared, accepted, source=sampler.name)
+        artifact = store_accepted(ctx, stage, prepared.key, prepared.input_hash, accepted, source=sampler.name)
         return StageResult(
             stage=stage.name,
             key=key,
@@ -337,7 +338,7 @@ def accept_answer(
             "call the stage again for a fresh prompt"
         )
     accepted = stage.accept(ctx, key, text, None)
-    artifact = store_accepted(ctx, stage, prepared, accepted, source=source)
+    artifact = store_accepted(ctx, stage, prepared.key, prepared.input_hash, accepted, source=source)
     return StageResult(
         stage=stage.name, key=key, artifact=artifact, warnings=list(accepted.metadata.get("warnings", []))
     )

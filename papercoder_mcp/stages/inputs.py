@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from papercoder_mcp import prompts
-from papercoder_mcp.errors import StageError
+from papercoder_mcp.errors import MissingInput, StageError
 from papercoder_mcp.models import Architecture, FileOrder, Plan
 from papercoder_mcp.paper.models import Paper
 from papercoder_mcp.records import Artifact
@@ -37,7 +37,7 @@ def require(ctx: StageContext, kind: str, key: str = "", needed_by: str = "") ->
         ctx.store.get_run(ctx.run_id)  # an unknown run gets RunNotFound, not a stage-order message
         what = f"{kind} {key!r}" if key else kind
         maker = MAKER.get(kind, {"analysis": "analyze_file", "code": "generate_file"}.get(kind, kind))
-        raise StageError(
+        raise MissingInput(
             f"{needed_by or 'this stage'} needs the {what} of run {ctx.run_id}, which does not exist yet; "
             f"call {maker}{f'({key!r})' if key else ''} first"
         )

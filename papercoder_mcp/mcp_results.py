@@ -1,0 +1,80 @@
+"""What the MCP tools return: pydantic models, so clients get structured content and an output schema."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from papercoder_mcp.handoff import HandoffRequest
+from papercoder_mcp.orchestrator import StepOutcome
+from papercoder_mcp.status import RunStatus
+
+StageStatus = Literal["done", "reused", "handoff"]
+
+
+class StageToolResult(BaseModel):
+    run_id: str
+    stage: str
+    key: str = ""
+    status: StageStatus = Field(
+        description="done: a new version was made; reused: the current artifact already matches its inputs; "
+        "handoff: you must write the answer yourself (see handoff) and send it with submit_artifact"
+    )
+    sampler: str = Field("", description="where the model came from: anthropic, mcp-sampling, agent")
+    version: int | None = None
+    resource: str = Field("", description="the artifact's resource URI")
+    content: str = Field("", description="the artifact (JSON, YAML, Markdown or code)")
+    cost_usd: float | None = Field(None, description="cost of the model calls made now; None when unknown")
+    warnings: list[str] = Field(default_factory=list)
+    handoff: HandoffRequest | None = None
+    note: str = ""
+    next: list[str] = Field(default_factory=list, description="tool calls that make sense next")
+
+
+class ParseResult(BaseModel):
+    run_id: str
+    title: str
+    authors: list[str]
+    source_format: str
+    pages: int
+    outline: list[str]
+    characters: int
+    tokens: int = Field(description="estimated tokens of the paper as Markdown")
+    tokens_without_references: int
+    warnings: list[str]
+    resource: str
+    next: list[str]
+
+
+class PipelineToolResult(BaseModel):
+    run_id: str
+    status: Literal["complete", "failed", "budget_exceeded", "partial", "handoff"]
+    message: str
+    done: int = Field(description="steps done (fresh) so far")
+    total: int = Field(description="steps known so far (grows once the file list is known)")
+    cost_usd: float
+    sampler: str
+    steps: list[StepOutcome] = Field(default_factory=list, description="what this call did, step by step")
+    handoffs: list[HandoffRequest] = Field(
+        default_factory=list, description="in handoff mode: the steps you can do now, each to submit_artifact"
+    )
+    next: list[str] = Field(default_factory=list)
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    title: str
+    status: str
+    source: str
+    created_at: str
+    updated_at: str
+    cost_usd: float
+
+
+class RunList(BaseModel):
+    runs: list[RunSummary]
+
+
+class RunReport(RunStatus):
+    resources: list[str] = Field(default_factory=list)

@@ -1,0 +1,97 @@
+"""Assembling the MCP server: tools from `tools/`, resources from `resources/`, prompts from `prompts/`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from mcp.server import MCPServer
+
+from papercoder_mcp import __version__
+from papercoder_mcp.mcp_app import DEFAULT_MAX_ROUNDS, App, SamplerMode
+from papercoder_mcp.prompts import mcp_prompts
+from papercoder_mcp.resources import register as register_resources
+from papercoder_mcp.samplers.base import Sampler
+from papercoder_mcp.store import Store
+from papercoder_mcp.tools import (
+    analyze_file,
+    design_architecture,
+    edit_artifact,
+    export_repo,
+    generate_file,
+    get_run,
+    list_runs,
+    make_plan,
+    order_files,
+    parse_paper,
+    run_pipeline,
+    submit_artifact,
+    write_config,
+)
+
+TOOL_MODULES = [
+    parse_paper,
+    make_plan,
+    design_architecture,
+    order_files,
+    write_config,
+    analyze_file,
+    generate_file,
+    run_pipeline,
+    submit_artifact,
+    edit_artifact,
+    get_run,
+    list_runs,
+    export_repo,
+]
+
+INSTRUCTIONS = """\
+papercoder-mcp turns a machine-learning paper into a code repository (the PaperCoder method).
+Start with parse_paper(path) to get a run id. Then either run_pipeline(run_id) for everything, or the
+stages one by one: make_plan, design_architecture, order_files, write_config, analyze_file(path) for
+every file, generate_file(path) in dependency order; get_run shows what is done and what to call next.
+Read and correct artifacts between stages (resources papercoder://runs/{run_id}/..., edit_artifact).
+When a result has status "handoff", write the answer yourself and send it with submit_artifact.
+Finish with export_repo(run_id, out_dir). Generated code is never executed.
+"""
+
+log = logging.getLogger("papercoder_mcp")
+
+
+def build_server(
+    store: Store | str | Path | None = None,
+    *,
+    sampler: SamplerMode = "auto",
+    model: str | None = None,
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    anthropic_sampler: Sampler | None = None,
+) -> MCPServer:
+    """The papercoder MCP server over one store; `anthropic_sampler` replaces the one made from the env."""
+    if not isinstance(store, Store):
+        store = Store(store)
+    app = App(
+        store=store, mode=sampler, model=model, max_rounds=max_rounds, anthropic_sampler=anthropic_sampler
+    )
+
+    @asynccontextmanager
+    async def lifespan(server: MCPServer) -> AsyncIterator[App]:
+        log.info("papercoder-mcp serving store %s (sampler: %s)", store.path, sampler)
+        yield app
+
+    server = MCPServer(
+        "papercoder-mcp",
+        title="PaperCoder",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+        subscriptions=app.bus,
+    )
+    for module in TOOL_MODULES:
+        name = module.__name__.rsplit(".", 1)[1]
+        fn = getattr(module, name)
+        server.tool(name=name, title=module.TITLE, annotations=module.ANNOTATIONS)(fn)
+    register_resources(server, store)
+    mcp_prompts.register(server, store)
+    return server

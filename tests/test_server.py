@@ -1,0 +1,296 @@
+"""The MCP server through the real SDK client, in process: tools, resources, prompts, three samplers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult
+from mcp_helpers import PAPER_MD, ModelCallback
+
+from papercoder_mcp.samplers.anthropic import AnthropicSampler
+from papercoder_mcp.server import build_server
+from papercoder_mcp.status import run_status
+from papercoder_mcp.store import Store
+
+from fake_anthropic import FakeAnthropic
+from fake_model import fake_model_responder
+
+pytestmark = pytest.mark.anyio
+
+STAGE_TOOLS = [
+    "make_plan",
+    "design_architecture",
+    "order_files",
+    "write_config",
+    "analyze_file",
+    "generate_file",
+]
+
+
+@pytest.fixture
+def paper(tmp_path: Path) -> Path:
+    p = tmp_path / "paper.md"
+    p.write_text(PAPER_MD)
+    return p
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "server.db")
+
+
+def data(result: CallToolResult) -> dict:  # type: ignore[type-arg]
+    assert not result.is_error, result.content[0].text if result.content else result
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+def error_text(result: CallToolResult) -> str:
+    assert result.is_error, result.structured_content
+    return result.content[0].text  # type: ignore[union-attr]
+
+
+async def start(client: Client, paper: Path) -> str:
+    return str(data(await client.call_tool("parse_paper", {"path": str(paper)}))["run_id"])
+
+
+async def finish(client: Client, run_id: str) -> None:
+    for _ in range(5):
+        if data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"] == "complete":
+            return
+    raise AssertionError("run_pipeline did not complete in 5 calls")
+
+
+class TestListing:
+    async def test_tools_resources_and_prompts_are_offered(self, store: Store) -> None:
+        async with Client(build_server(store), raise_exceptions=True) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            assert set(tools) == {
+                *STAGE_TOOLS,
+                "parse_paper",
+                "run_pipeline",
+                "submit_artifact",
+                "edit_artifact",
+                "get_run",
+                "list_runs",
+                "export_repo",
+            }
+            assert tools["get_run"].annotations.read_only_hint is True
+            assert tools["make_plan"].annotations.open_world_hint is True
+            assert tools["export_repo"].annotations.destructive_hint is True
+            assert tools["make_plan"].output_schema is not None
+            assert "guidance" in tools["make_plan"].input_schema["properties"]
+            templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+            assert "papercoder://runs/{run_id}/files/{+path}" in templates
+            assert "papercoder://runs/{run_id}/plan" in templates
+            prompts = {p.name for p in (await client.list_prompts()).prompts}
+            assert prompts == {"reproduce_paper", "review_artifact", "explain_run"}
+
+
+class TestClientSampling:
+    async def test_every_stage_tool_through_the_clients_model(self, store: Store, paper: Path) -> None:
+        callback = ModelCallback()
+        async with Client(build_server(store), sampling_callback=callback) as client:
+            run_id = await start(client, paper)
+            for tool in STAGE_TOOLS[:4]:
+                result = data(await client.call_tool(tool, {"run_id": run_id}))
+                assert result["status"] == "done" and result["sampler"] == "mcp-sampling"
+            for tool in ["analyze_file", "generate_file"]:
+                for path in ["utils.py", "model.py", "dataset.py", "trainer.py", "evaluation.py", "main.py"]:
+                    result = data(await client.call_tool(tool, {"run_id": run_id, "path": path}))
+                    assert result["status"] == "done"
+            assert result["next"] == [f"export_repo(run_id={run_id!r}, out_dir=...)"]
+            again = data(await client.call_tool("make_plan", {"run_id": run_id}))
+            assert again["status"] == "reused"
+        assert run_status(store, run_id).complete
+        assert len(callback.asked) == 16
+        assert {c.sampler for c in store.calls(run_id)} == {"mcp-sampling"}
+
+    async def test_run_pipeline_batches_rounds_and_reasks(self, store: Store, paper: Path) -> None:
+        callback = ModelCallback(bad_first={"design_architecture"})
+        async with Client(build_server(store), sampling_callback=callback) as client:
+            run_id = await start(client, paper)
+            statuses = []
+            for _ in range(3):
+                result = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
+                statuses.append(result["status"])
+                if result["status"] == "complete":
+                    break
+        # 10 rounds of work (planning 4 + a re-ask, all analyses at once, 4 levels of code) fit in two calls.
+        assert statuses == ["partial", "complete"]
+        assert len(callback.asked) == 17
+        assert run_status(store, run_id).complete
+        errors = [c.error for c in store.calls(run_id) if c.error]
+        assert len(errors) == 1 and "invalid" in errors[0]
+
+    async def test_round_budget_gives_a_partial_result_and_a_second_call_finishes(
+        self, tmp_path: Path, paper: Path
+    ) -> None:
+        store = Store(tmp_path / "rounds.db")
+        async with Client(build_server(store, max_rounds=3), sampling_callback=ModelCallback()) as client:
+            run_id = await start(client, paper)
+            first = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
+            assert first["status"] == "partial"
+            assert "call run_pipeline again" in first["message"]
+            assert 0 < first["done"] < first["total"]
+            second = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
+            while second["status"] == "partial":
+                second = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
+            assert second["status"] == "complete"
+
+
+class TestHandoff:
+    async def test_a_client_without_sampling_drives_everything_by_submit_artifact(
+        self, store: Store, paper: Path, tmp_path: Path
+    ) -> None:
+        from fake_model import FakeModel, stage_of
+
+        fake = FakeModel()
+        async with Client(build_server(store)) as client:
+            run_id = await start(client, paper)
+            first = data(await client.call_tool("make_plan", {"run_id": run_id}))
+            assert first["status"] == "handoff"
+            assert "cannot serve sampling" in first["note"]
+            assert first["handoff"]["context_resources"] == [f"papercoder://runs/{run_id}/paper"]
+            # The agent reads the context resource, writes each answer, submits it.
+            paper_md = await client.read_resource(f"papercoder://runs/{run_id}/paper")
+            assert "Tiny Attention" in paper_md.contents[0].text  # type: ignore[union-attr]
+            for _ in range(20):
+                step = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
+                if step["status"] == "complete":
+                    break
+                assert step["status"] == "handoff" and step["handoffs"]
+                for h in step["handoffs"]:
+                    answer, _ = fake.answer(stage_of(h["prompt"]), h["prompt"])
+                    stored = data(
+                        await client.call_tool(
+                            "submit_artifact", {"handoff_id": h["handoff_id"], "content": answer}
+                        )
+                    )
+                    assert stored["status"] == "done" and stored["sampler"] == "agent"
+            assert step["status"] == "complete"
+            exported = data(
+                await client.call_tool("export_repo", {"run_id": run_id, "out_dir": str(tmp_path / "repo")})
+            )
+            assert "main.py" in exported["files"]
+
+    async def test_an_invalid_submission_gets_every_problem_back_and_stores_nothing(
+        self, store: Store, paper: Path
+    ) -> None:
+        async with Client(build_server(store)) as client:
+            run_id = await start(client, paper)
+            handoff = data(await client.call_tool("make_plan", {"run_id": run_id}))["handoff"]
+            bad = await client.call_tool(
+                "submit_artifact", {"handoff_id": handoff["handoff_id"], "content": '{"summary": "x"}'}
+            )
+            assert "methodology" in error_text(bad) and "fix these problems" in error_text(bad)
+            assert store.find_artifact(run_id, "plan") is None
+
+
+class TestServerSideApi:
+    async def test_stage_tools_and_pipeline_through_the_fake_anthropic_api(
+        self, store: Store, paper: Path
+    ) -> None:
+        with FakeAnthropic(fake_model_responder()) as fake:
+            sampler = AnthropicSampler(api_key="test", base_url=fake.base_url, backoff_base=0.01)
+            progress: list[tuple[float, float | None, str | None]] = []
+
+            async def on_progress(p: float, total: float | None, message: str | None) -> None:
+                progress.append((p, total, message))
+
+            async with Client(
+                build_server(store, anthropic_sampler=sampler), sampling_callback=ModelCallback()
+            ) as client:
+                run_id = await start(client, paper)
+                plan = data(await client.call_tool("make_plan", {"run_id": run_id}))
+                assert plan["sampler"] == "anthropic" and plan["cost_usd"] > 0
+                result = data(
+                    await client.call_tool("run_pipeline", {"run_id": run_id}, progress_callback=on_progress)
+                )
+                assert result["status"] == "complete"
+            await sampler.aclose()
+        assert len(fake.requests) == 16
+        assert progress and progress[-1][0] == progress[-1][1]
+
+
+class TestErrors:
+    async def test_unknown_run_out_of_order_stage_and_unsafe_path(self, store: Store, paper: Path) -> None:
+        async with Client(build_server(store)) as client:
+            assert "no run with id 'nope'" in error_text(
+                await client.call_tool("make_plan", {"run_id": "nope"})
+            )
+            run_id = await start(client, paper)
+            text = error_text(await client.call_tool("order_files", {"run_id": run_id}))
+            assert "call make_plan first" in text or "call design_architecture first" in text
+            text = error_text(
+                await client.call_tool("analyze_file", {"run_id": run_id, "path": "../../etc/passwd"})
+            )
+            assert "climbs out" in text
+            text = error_text(
+                await client.call_tool("parse_paper", {"path": str(paper.parent / "missing.pdf")})
+            )
+            assert "no such file" in text
+            text = error_text(
+                await client.call_tool("submit_artifact", {"handoff_id": "junk", "content": "x"})
+            )
+            assert "not a handoff id" in text
+
+    async def test_forcing_a_sampler_that_is_not_there_says_why(self, store: Store, paper: Path) -> None:
+        async with Client(build_server(store)) as client:
+            run_id = await start(client, paper)
+            text = error_text(await client.call_tool("make_plan", {"run_id": run_id, "sampler": "anthropic"}))
+            assert "ANTHROPIC_API_KEY" in text
+            text = error_text(await client.call_tool("make_plan", {"run_id": run_id, "sampler": "sampling"}))
+            assert "sampling capability" in text
+
+
+class TestEditAndResources:
+    async def test_edit_makes_downstream_stale_and_resources_show_it(self, store: Store, paper: Path) -> None:
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            run_id = await start(client, paper)
+            await finish(client, run_id)
+            plan = json.loads(
+                (await client.read_resource(f"papercoder://runs/{run_id}/plan")).contents[0].text
+            )  # type: ignore[union-attr]
+            plan["summary"] = "Edited by the user."
+            edited = data(
+                await client.call_tool(
+                    "edit_artifact", {"run_id": run_id, "kind": "plan", "content": json.dumps(plan)}
+                )
+            )
+            assert edited["version"] == 2
+            report = data(await client.call_tool("get_run", {"run_id": run_id}))
+            states = {(s["stage"], s["key"]): s["status"] for s in report["steps"]}
+            assert states[("make_plan", "")] == "done"
+            assert states[("design_architecture", "")] == "stale"
+            assert report["complete"] is False and report["next_step"] == "design_architecture()"
+            manifest = json.loads(
+                (await client.read_resource(f"papercoder://runs/{run_id}")).contents[0].text
+            )  # type: ignore[union-attr]
+            assert manifest["complete"] is False
+            code = await client.read_resource(f"papercoder://runs/{run_id}/files/main.py")
+            assert code.contents[0].text.startswith('"""main.py')  # type: ignore[union-attr]
+            calls = json.loads(
+                (await client.read_resource(f"papercoder://runs/{run_id}/calls")).contents[0].text
+            )  # type: ignore[union-attr]
+            assert len(calls) == 16
+            config = await client.read_resource(f"papercoder://runs/{run_id}/config")
+            assert config.contents[0].mime_type == "application/yaml"
+            bad = await client.call_tool(
+                "edit_artifact", {"run_id": run_id, "kind": "code", "path": "main.py", "content": "def (:"}
+            )
+            assert "SyntaxError" in error_text(bad)
+
+    async def test_prompts_render(self, store: Store, paper: Path) -> None:
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            run_id = await start(client, paper)
+            data(await client.call_tool("make_plan", {"run_id": run_id}))
+            got = await client.get_prompt("reproduce_paper", {"paper_path": "/p.pdf"})
+            assert "parse_paper" in got.messages[0].content.text  # type: ignore[union-attr]
+            got = await client.get_prompt("review_artifact", {"run_id": run_id, "kind": "plan"})
+            assert "severity" in got.messages[0].content.text  # type: ignore[union-attr]
+            got = await client.get_prompt("explain_run", {"run_id": run_id})
+            assert "make_plan: done" in got.messages[0].content.text  # type: ignore[union-attr]

@@ -1,0 +1,55 @@
+"""MCP tool `analyze_file`."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import InputRequiredResult
+
+from papercoder_mcp.errors import UnsafePath
+from papercoder_mcp.mcp_app import drive_stage
+from papercoder_mcp.mcp_results import StageToolResult
+from papercoder_mcp.paths import normalize_repo_path
+from papercoder_mcp.stages import ANALYZE_FILE
+from papercoder_mcp.tools._params import (
+    STAGE_ANNOTATIONS,
+    FilePath,
+    Force,
+    Guidance,
+    IncludeContext,
+    RunId,
+    Sampler,
+)
+
+TITLE = "Analyse one file"
+ANNOTATIONS = STAGE_ANNOTATIONS
+
+
+async def analyze_file(
+    run_id: RunId,
+    path: FilePath,
+    ctx: Context,
+    guidance: Guidance = None,
+    sampler: Sampler = "auto",
+    force: Force = False,
+    include_context: IncludeContext = False,
+) -> StageToolResult | InputRequiredResult:
+    """Write a detailed logic analysis of one file: classes and functions with signatures from the class diagram, the algorithm tied to the paper's equations, the config keys it reads.
+
+    Call it for every file after write_config; the analyses are independent of each other. Returns the
+    analysis (Markdown); next: generate_file for files whose dependencies have code.
+    """
+    try:
+        key = normalize_repo_path(path)
+    except UnsafePath as exc:
+        raise ToolError(str(exc)) from exc
+    return await drive_stage(
+        ctx,
+        ANALYZE_FILE,
+        run_id,
+        key,
+        guidance=guidance,
+        sampler=sampler,
+        force=force,
+        include_context=include_context,
+    )

@@ -1,0 +1,38 @@
+"""MCP tool `design_architecture`."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import Context
+from mcp.types import InputRequiredResult
+
+from papercoder_mcp.mcp_app import drive_stage
+from papercoder_mcp.mcp_results import StageToolResult
+from papercoder_mcp.stages import DESIGN_ARCHITECTURE
+from papercoder_mcp.tools._params import STAGE_ANNOTATIONS, Force, Guidance, IncludeContext, RunId, Sampler
+
+TITLE = "Design the software architecture"
+ANNOTATIONS = STAGE_ANNOTATIONS
+
+
+async def design_architecture(
+    run_id: RunId,
+    ctx: Context,
+    guidance: Guidance = None,
+    sampler: Sampler = "auto",
+    force: Force = False,
+    include_context: IncludeContext = False,
+) -> StageToolResult | InputRequiredResult:
+    """Design the repository: implementation approach, file list with an entry point, a mermaid class diagram of the interfaces, a mermaid sequence diagram of the call flow, and open questions.
+
+    Call it after make_plan. Returns the architecture (JSON); next: order_files. Edit it with edit_artifact
+    if the file list or interfaces are not what you want: later stages follow it exactly.
+    """
+    return await drive_stage(
+        ctx,
+        DESIGN_ARCHITECTURE,
+        run_id,
+        guidance=guidance,
+        sampler=sampler,
+        force=force,
+        include_context=include_context,
+    )

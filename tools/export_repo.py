@@ -1,0 +1,38 @@
+"""MCP tool `export_repo`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.export import ExportResult
+from papercoder_mcp.export import export_repo as export
+from papercoder_mcp.mcp_app import app_of
+from papercoder_mcp.tools._params import RunId
+
+TITLE = "Write the repository to a directory"
+# With force it replaces the directory's contents.
+ANNOTATIONS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
+
+
+async def export_repo(
+    run_id: RunId,
+    out_dir: Annotated[str, Field(description="directory on the server's machine; must be empty or absent")],
+    ctx: Context,
+    force: Annotated[bool, Field(description="replace the contents of a non-empty directory")] = False,
+) -> ExportResult:
+    """Write a complete run's repository: code, config.yaml, requirements.txt, README.md, reproduce.sh,
+    and a git commit. Refuses a run with missing, empty or stale files (it says which), and any path
+    that would leave out_dir. Nothing is executed.
+    """
+    try:
+        return export(app_of(ctx).store, run_id, out_dir, force=force)
+    except PaperCoderError as exc:
+        raise ToolError(str(exc)) from exc

@@ -1,0 +1,56 @@
+"""MCP tool `generate_file`."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import InputRequiredResult
+
+from papercoder_mcp.errors import UnsafePath
+from papercoder_mcp.mcp_app import drive_stage
+from papercoder_mcp.mcp_results import StageToolResult
+from papercoder_mcp.paths import normalize_repo_path
+from papercoder_mcp.stages import GENERATE_FILE
+from papercoder_mcp.tools._params import (
+    STAGE_ANNOTATIONS,
+    FilePath,
+    Force,
+    Guidance,
+    IncludeContext,
+    RunId,
+    Sampler,
+)
+
+TITLE = "Generate one file"
+ANNOTATIONS = STAGE_ANNOTATIONS
+
+
+async def generate_file(
+    run_id: RunId,
+    path: FilePath,
+    ctx: Context,
+    guidance: Guidance = None,
+    sampler: Sampler = "auto",
+    force: Force = False,
+    include_context: IncludeContext = False,
+) -> StageToolResult | InputRequiredResult:
+    """Write the complete code of one file, given its analysis and the code of the files it depends on.
+
+    Call it after analyze_file(path) and after generate_file for every file it depends on (get_run shows
+    which are ready). Python must compile; an answer that does not is re-asked. Returns the code; when
+    every file has code, call export_repo.
+    """
+    try:
+        key = normalize_repo_path(path)
+    except UnsafePath as exc:
+        raise ToolError(str(exc)) from exc
+    return await drive_stage(
+        ctx,
+        GENERATE_FILE,
+        run_id,
+        key,
+        guidance=guidance,
+        sampler=sampler,
+        force=force,
+        include_context=include_context,
+    )

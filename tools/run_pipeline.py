@@ -1,0 +1,48 @@
+"""MCP tool `run_pipeline`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from mcp.types import InputRequiredResult
+from pydantic import Field
+
+from papercoder_mcp.mcp_app import drive_pipeline
+from papercoder_mcp.mcp_results import PipelineToolResult
+from papercoder_mcp.tools._params import STAGE_ANNOTATIONS, IncludeContext, RunId, Sampler
+
+TITLE = "Run the whole pipeline"
+ANNOTATIONS = STAGE_ANNOTATIONS
+
+
+async def run_pipeline(
+    run_id: RunId,
+    ctx: Context,
+    sampler: Sampler = "auto",
+    concurrency: Annotated[
+        int, Field(ge=1, le=16, description="model calls in flight at once (API only)")
+    ] = 4,
+    max_cost_usd: Annotated[
+        float | None,
+        Field(gt=0, description="stop before a call would take the run past this cost (API only)"),
+    ] = None,
+    include_context: IncludeContext = False,
+) -> PipelineToolResult | InputRequiredResult:
+    """Run every remaining stage of a run: plan, architecture, file order, config, all analyses, all code.
+
+    Resumable: finished steps whose inputs are unchanged are skipped, so calling it again continues
+    where it stopped (after a failure, an edit, or a budget stop). With the server's API key it runs
+    everything and reports progress per finished call. With the client's sampling it batches
+    independent steps per round and, before the client's round limit, returns status "partial": call
+    it again to continue. In handoff mode it returns the steps you can do now; answer each with
+    submit_artifact, then call it again. When status is "complete", call export_repo.
+    """
+    return await drive_pipeline(
+        ctx,
+        run_id,
+        sampler=sampler,
+        concurrency=concurrency,
+        max_cost_usd=max_cost_usd,
+        include_context=include_context,
+    )

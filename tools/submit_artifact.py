@@ -1,0 +1,46 @@
+"""MCP tool `submit_artifact`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from papercoder_mcp.errors import PaperCoderError, ValidationFailed
+from papercoder_mcp.handoff import parse_handoff_id, submit
+from papercoder_mcp.mcp_app import app_of, shape_result
+from papercoder_mcp.mcp_results import StageToolResult
+from papercoder_mcp.stages import StageContext
+
+TITLE = "Submit your answer to a handed-off stage"
+ANNOTATIONS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+)
+
+
+async def submit_artifact(
+    handoff_id: Annotated[str, Field(description="the handoff_id a stage tool or run_pipeline returned")],
+    content: Annotated[str, Field(description="your answer, exactly in the handoff's output_contract form")],
+    ctx: Context,
+) -> StageToolResult:
+    """Send the answer you wrote for a handed-off stage; it is validated like a model's answer and stored.
+
+    On a validation error nothing is stored and the error lists every problem: fix them and submit
+    again. Returns the stored artifact and what to call next.
+    """
+    app = app_of(ctx)
+    try:
+        run_id, stage, key, _ = parse_handoff_id(handoff_id)
+        result = submit(StageContext(store=app.store, run_id=run_id), handoff_id, content)
+    except ValidationFailed as exc:
+        problems = "\n".join(f"- {e}" for e in exc.errors) or str(exc)
+        raise ToolError(
+            f"the answer was not stored; fix these problems and submit again:\n{problems}"
+        ) from exc
+    except PaperCoderError as exc:
+        raise ToolError(str(exc)) from exc
+    await app.changed(run_id, stage.kind, key)
+    return shape_result(app, run_id, result, "agent")
