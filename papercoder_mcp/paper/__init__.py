@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 from papercoder_mcp.errors import PaperParseError
@@ -16,8 +15,8 @@ TEXT_SUFFIXES = {".txt", ".text"}
 
 
 def _is_tarball(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith((".tar.gz", ".tgz", ".tar")) or (path.suffix == ".gz" and tarfile.is_tarfile(path))
+    # arXiv ships sources as a .tar.gz, or as a single gzipped .tex named .gz; both go to the LaTeX reader.
+    return path.name.lower().endswith((".tar.gz", ".tgz", ".tar", ".gz"))
 
 
 def parse_document(path: str | Path) -> Paper:

@@ -6,6 +6,7 @@ them, so these walk characters.
 
 from __future__ import annotations
 
+import functools
 import re
 
 
@@ -19,8 +20,15 @@ def is_escaped(s: str, i: int) -> bool:
     return n % 2 == 1
 
 
+# Above this length a string's brace pairs are computed once and cached, so unbalanced
+# braces in a large body cannot make every argument lookup rescan to the end of the text.
+_TABLE_MIN = 4096
+
+
 def group_end(s: str, i: int) -> int:
     """Index just past the `}` matching the `{` at s[i], or -1 when the braces never balance."""
+    if len(s) > _TABLE_MIN:
+        return _brace_table(s).get(i, -1)
     depth = 0
     j = i
     n = len(s)
@@ -37,6 +45,25 @@ def group_end(s: str, i: int) -> int:
                 return j + 1
         j += 1
     return -1
+
+
+@functools.lru_cache(maxsize=8)
+def _brace_table(s: str) -> dict[int, int]:
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    j = 0
+    n = len(s)
+    while j < n:
+        c = s[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == "{":
+            stack.append(j)
+        elif c == "}" and stack:
+            pairs[stack.pop()] = j + 1
+        j += 1
+    return pairs
 
 
 def skip_space(s: str, i: int) -> int:
@@ -68,7 +95,10 @@ def read_opt(s: str, i: int) -> tuple[str, int] | None:
         return None
     depth = 0
     k = j + 1
-    while k < len(s):
+    # An optional argument is short (ICML's \\twocolumn[...] title block is the longest seen);
+    # the bound keeps a stray "[" from costing a scan to the end of the document.
+    stop = min(len(s), j + 20_000)
+    while k < stop:
         c = s[k]
         if c == "\\":
             k += 2
@@ -104,6 +134,10 @@ def read_args(s: str, i: int, n: int, opts: bool = True) -> tuple[list[str], int
 
 def env_end(s: str, name: str, start: int) -> tuple[int, int] | None:
     """(start of `\\end{name}`, index past it) for an environment whose body starts at `start`."""
+    if len(s) > _TABLE_MIN:
+        table = _env_table(s, name)
+        if start in table:
+            return table[start]
     pat = re.compile(r"\\(begin|end)\s*\{" + re.escape(name) + r"\}")
     depth = 1
     for m in pat.finditer(s, start):
@@ -113,6 +147,23 @@ def env_end(s: str, name: str, start: int) -> tuple[int, int] | None:
         if depth == 0:
             return m.start(), m.end()
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _env_table(s: str, name: str) -> dict[int, tuple[int, int] | None]:
+    """Every `\\begin{name}` body start mapped to its `\\end{name}` span (None when unclosed)."""
+    table: dict[int, tuple[int, int] | None] = {}
+    stack: list[int] = []
+    for m in re.finditer(r"\\(begin|end)\s*\{" + re.escape(name) + r"\}", s):
+        if is_escaped(s, m.start()):
+            continue
+        if m.group(1) == "begin":
+            stack.append(m.end())
+        elif stack:
+            table[stack.pop()] = (m.start(), m.end())
+    for start in stack:
+        table[start] = None
+    return table
 
 
 def find_unescaped(s: str, token: str, start: int) -> int:

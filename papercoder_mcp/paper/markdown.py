@@ -8,6 +8,7 @@ a heading only when it looks like one a paper would print: a short numbered line
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -270,15 +271,22 @@ def parse_markdown_text(text: str, source: str = "") -> Paper:
     for ev in events:
         if ev.block is None:
             ev.level -= shift
-    authors = meta.get("authors") or meta.get("author") or []
-    if isinstance(authors, str):
-        authors = [a.strip() for a in re.split(r",| and ", authors) if a.strip()]
     asm = _Assembler(title=title, source_format="markdown", source=source)
-    asm.authors = [str(a) for a in authors if a]
+    asm.authors = _meta_authors(meta.get("authors") or meta.get("author"))
     paper = asm.run(_extract_footnotes(events, asm.footnotes))
     if not (paper.title or paper.abstract or paper.sections or paper.preamble):
         raise PaperParseError(f"{source or 'Markdown'}: the document has no text")
     return paper
+
+
+def _meta_authors(raw: object) -> list[str]:
+    """Authors from front matter: "A, B and C", a list of names, or pandoc's list of {name: ...}."""
+    if isinstance(raw, str):
+        return [a.strip() for a in re.split(r",| and ", raw) if a.strip()]
+    if isinstance(raw, list):
+        names = [str(a.get("name", "")) if isinstance(a, dict) else str(a) for a in raw]
+        return [n.strip() for n in names if n and n.strip()]
+    return []
 
 
 def _front_matter(text: str) -> tuple[dict[str, object], str]:
@@ -303,7 +311,7 @@ def _extract_footnotes(events: list[_Event], footnotes: list[str]) -> list[_Even
     return kept
 
 
-def _markdown_events(text: str):  # noqa: ANN202 - a generator of _Event
+def _markdown_events(text: str) -> Iterator[_Event]:
     lines = text.split("\n")
     para: list[str] = []
     i = 0
