@@ -135,7 +135,12 @@ def collect(ctx: StageContext, responses: dict[str, Any] | None, state: RoundSta
         _record(ctx, prepared, model, stop, attempt, "", started)
         state.transcripts.pop(transcript_key, None)
         artifact = store_accepted(
-            ctx, stage, prepared.key, prepared.input_hash, accepted, source=SAMPLER_NAME
+            ctx,
+            stage,
+            stage.stored_key(prepared),
+            stage.stored_hash(ctx, prepared),
+            accepted,
+            source=SAMPLER_NAME,
         )
         out.results.append(
             StageResult(

@@ -11,12 +11,20 @@ from papercoder_mcp.errors import MissingInput, PaperCoderError, StageError
 from papercoder_mcp.ingest import store_paper
 from papercoder_mcp.paper.markdown import parse_markdown_text
 from papercoder_mcp.paper.models import Paper
-from papercoder_mcp.stages import STAGES, StageContext, StageResult, accept_answer
+from papercoder_mcp.stages import (
+    ANALYZE_FILE,
+    GENERATE_FILE,
+    PLANNING_STAGES,
+    StageContext,
+    StageResult,
+    accept_answer,
+)
 from papercoder_mcp.stages.answers import language_for
 from papercoder_mcp.stages.base import Accepted, store_accepted
 from papercoder_mcp.store import Store
 
-KIND_STAGE = {stage.kind: stage for stage in STAGES.values()}
+# The stage that makes each kind (a repair also writes code, but generate_file is its maker).
+KIND_STAGE = {stage.kind: stage for stage in [*PLANNING_STAGES, ANALYZE_FILE, GENERATE_FILE]}
 
 
 def edit_artifact(store: Store, run_id: str, kind: str, content: str, key: str = "") -> StageResult:

@@ -36,6 +36,7 @@ from papercoder_mcp.stages import (
 )
 from papercoder_mcp.stages.base import StageSettings, run_stage
 from papercoder_mcp.stages.inputs import file_order
+from papercoder_mcp.stages.refine import refine
 from papercoder_mcp.store import Store
 
 EventKind = Literal["step_started", "step_finished", "step_skipped", "step_failed", "run_finished"]
@@ -70,6 +71,11 @@ class PipelineOptions(BaseModel):
     concurrency: int = Field(4, ge=1)
     max_cost_usd: float | None = Field(None, gt=0)
     settings: StageSettings = Field(default_factory=StageSettings)
+    refine: bool = Field(False, description="critique and improve plan, design, order, config and analyses")
+    verify: bool = Field(False, description="verify the generated files and repair what is found")
+    repair_rounds: int = Field(3, ge=0)
+    smoke: bool = Field(False, description="also import the modules and run the entry point with --help")
+    smoke_install: bool = False
 
 
 RunOutcome = Literal["complete", "failed", "budget_exceeded"]
@@ -104,6 +110,30 @@ class _Tracker:
         result = self.callback(event)
         if inspect.isawaitable(result):
             await result
+
+    async def refine(self, ctx: StageContext, key: str) -> bool:
+        """Critique-then-improve one artifact; a failure here never fails the run (the original stays)."""
+        if self.stop_new_calls:
+            return False
+        try:
+            result = await refine(ctx, key)
+        except BudgetExceeded as exc:
+            self.stop_new_calls = True
+            self.outcomes.append(StepOutcome(stage="refine", key=key, state="budget", message=str(exc)))
+            return False
+        except PaperCoderError as exc:
+            self.outcomes.append(
+                StepOutcome(stage="refine", key=key, state="done", message=f"not refined: {exc}")
+            )
+            return True
+        note = result.note or (
+            f"score {result.score}, {result.problems} problem(s), improved" if result.improved else ""
+        )
+        self.outcomes.append(
+            StepOutcome(stage="refine", key=key, state="skipped" if result.skipped else "done", message=note)
+        )
+        await self.emit(ProgressEvent(kind="step_finished", stage="refine", key=key, message=note))
+        return True
 
     async def step(self, stage: Stage, ctx: StageContext, key: str = "") -> StageResult | None:
         if self.stop_new_calls:
@@ -164,6 +194,7 @@ async def run_pipeline(
     )
     ctx = StageContext(store=store, run_id=run_id, sampler=sampler, budget=budget, settings=options.settings)
     tracker = _Tracker(store, run_id, progress)
+    tracker.total = len(PLANNING_STAGES) * (2 if options.refine else 1) + (1 if options.verify else 0)
     store.update_run(run_id, status="running")
 
     planned = True
@@ -171,14 +202,51 @@ async def run_pipeline(
         if await tracker.step(stage, ctx) is None:
             planned = False
             break
+        if options.refine and not await tracker.refine(ctx, stage.kind):
+            planned = False
+            break
     if planned:
-        await _files(ctx, tracker, options.concurrency)
+        await _files(ctx, tracker, options.concurrency, options.refine)
+    if planned and options.verify and not any(o.state not in ("done", "skipped") for o in tracker.outcomes):
+        await _verify(ctx, tracker, options)
     return await _finish(store, run_id, tracker)
 
 
-async def _files(ctx: StageContext, tracker: _Tracker, concurrency: int) -> None:
+async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions) -> None:
+    from papercoder_mcp.repair import verify_and_repair  # the verify package is large; load it when used
+
+    await tracker.emit(ProgressEvent(kind="step_started", stage="verify"))
+    try:
+        report = await verify_and_repair(
+            ctx, rounds=options.repair_rounds, smoke=options.smoke, smoke_install=options.smoke_install
+        )
+    except PaperCoderError as exc:
+        tracker.outcomes.append(StepOutcome(stage="verify", state="failed", message=str(exc)))
+        return
+    errors = [f for f in report.verification.findings if f.severity == "error"]
+    if report.stopped == "budget":
+        state: StepState = "budget"
+    else:
+        state = "failed" if errors else "done"
+    detail = "; ".join(f"{f.file}:{f.line or ''} {f.kind}: {f.message}" for f in errors[:5])
+    message = (
+        report.message
+        + (f": {detail}" if detail else "")
+        + (f" ({len(report.rounds)} repair round(s))" if report.rounds else "")
+    )
+    tracker.outcomes.append(StepOutcome(stage="verify", state=state, message=message))
+    await tracker.emit(
+        ProgressEvent(
+            kind="step_finished" if state == "done" else "step_failed", stage="verify", message=message
+        )
+    )
+
+
+async def _files(
+    ctx: StageContext, tracker: _Tracker, concurrency: int, refine_analyses: bool = False
+) -> None:
     order = file_order(ctx)
-    tracker.total += 2 * len(order.files)
+    tracker.total += (3 if refine_analyses else 2) * len(order.files)
     limiter = PriorityLimiter(concurrency)
     chain = chain_lengths({t.path: t.depends_on for t in order.files})
     ready = {t.path: anyio.Event() for t in order.files}
@@ -193,6 +261,9 @@ async def _files(ctx: StageContext, tracker: _Tracker, concurrency: int) -> None
                 tracker.block(GENERATE_FILE, path, f"the analysis of {path} did not finish")
                 ok[path] = False
                 return
+            if refine_analyses:
+                async with limiter.slot((1, -chain[path])):
+                    await tracker.refine(ctx, f"analysis:{path}")
             for dep in deps:
                 await ready[dep].wait()
             failed_deps = [d for d in deps if not ok.get(d)]

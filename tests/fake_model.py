@@ -32,6 +32,8 @@ def stage_of(prompt: str) -> str:
     m = re.search(r"^# Stage: (.+)$", prompt, re.MULTILINE)
     heading = m.group(1) if m else ""
     for needle, stage in [
+        ("critique of", "critique"),
+        ("repair of", "repair_file"),
         ("overall plan", "make_plan"),
         ("software architecture", "design_architecture"),
         ("dependency order", "order_files"),
@@ -125,9 +127,18 @@ class FakeModel:
                 "and combines the results of the functions of the files it depends on. " * 3
             )
             return text, None
-        if stage == "generate_file":
+        if stage in ("generate_file", "repair_file"):
             path = path_of(prompt)
             return f"```python\n{self.code_for(path)}```", None
+        if stage == "critique":
+            return self._json(
+                {
+                    "problems": [
+                        {"severity": "high", "description": "the batch size is missing", "fix": "ask"}
+                    ],
+                    "score": 3,
+                }
+            )
         raise AssertionError(f"fake model cannot answer a prompt of stage {stage!r}")
 
     def code_for(self, path: str) -> str:

@@ -21,11 +21,12 @@ from papercoder_mcp.stages.make_plan import STAGE as MAKE_PLAN
 from papercoder_mcp.stages.make_plan import make_plan
 from papercoder_mcp.stages.order_files import STAGE as ORDER_FILES
 from papercoder_mcp.stages.order_files import order_files
+from papercoder_mcp.stages.repair_file import STAGE as REPAIR_FILE
 from papercoder_mcp.stages.write_config import STAGE as WRITE_CONFIG
 from papercoder_mcp.stages.write_config import write_config
 
 PLANNING_STAGES: list[Stage] = [MAKE_PLAN, DESIGN_ARCHITECTURE, ORDER_FILES, WRITE_CONFIG]
-STAGES: dict[str, Stage] = {s.name: s for s in [*PLANNING_STAGES, ANALYZE_FILE, GENERATE_FILE]}
+STAGES: dict[str, Stage] = {s.name: s for s in [*PLANNING_STAGES, ANALYZE_FILE, GENERATE_FILE, REPAIR_FILE]}
 
 __all__ = [
     "ANALYZE_FILE",
@@ -34,6 +35,7 @@ __all__ = [
     "MAKE_PLAN",
     "ORDER_FILES",
     "PLANNING_STAGES",
+    "REPAIR_FILE",
     "STAGES",
     "WRITE_CONFIG",
     "Stage",

@@ -118,6 +118,17 @@ class Stage(ABC):
         )
         return Prepared(stage=self.name, key=key, request=request, input_hash=request_hash(request))
 
+    def stored_key(self, prepared: Prepared) -> str:
+        """The artifact key an accepted answer is stored under (a refinement stores under its target's)."""
+        return prepared.key
+
+    def stored_hash(self, ctx: StageContext, prepared: Prepared) -> str:
+        """The input hash an accepted answer is stored under: by default, the hash of this prompt.
+
+        A stage that writes another stage's artifact (a repair writes code) stores it under the
+        hash of the artifact's own stage, so the artifact stays fresh for that stage."""
+        return prepared.input_hash
+
     def current(self, ctx: StageContext, key: str = "") -> Artifact | None:
         return ctx.store.find_artifact(ctx.run_id, self.kind, key)
 
@@ -305,7 +316,14 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
         if ctx.budget is not None:
             ctx.budget.settle(reservation, cost)
         total_cost = None if total_cost is None or cost is None else total_cost + cost
-        artifact = store_accepted(ctx, stage, prepared.key, prepared.input_hash, accepted, source=sampler.name)
+        artifact = store_accepted(
+            ctx,
+            stage,
+            stage.stored_key(prepared),
+            stage.stored_hash(ctx, prepared),
+            accepted,
+            source=sampler.name,
+        )
         return StageResult(
             stage=stage.name,
             key=key,
@@ -338,7 +356,9 @@ def accept_answer(
             "call the stage again for a fresh prompt"
         )
     accepted = stage.accept(ctx, key, text, None)
-    artifact = store_accepted(ctx, stage, prepared.key, prepared.input_hash, accepted, source=source)
+    artifact = store_accepted(
+        ctx, stage, stage.stored_key(prepared), stage.stored_hash(ctx, prepared), accepted, source=source
+    )
     return StageResult(
         stage=stage.name, key=key, artifact=artifact, warnings=list(accepted.metadata.get("warnings", []))
     )

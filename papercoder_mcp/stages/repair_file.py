@@ -1,0 +1,89 @@
+"""Repair: a corrected version of one file, given what verification found in it.
+
+The repaired code is stored as a new version of the file's `code` artifact under
+the hash of its generate_file inputs, so it stays current for the pipeline (a
+resumed run keeps it), and its history shows the repair.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from papercoder_mcp import prompts
+from papercoder_mcp.errors import StageError
+from papercoder_mcp.interfaces import interface_of
+from papercoder_mcp.paths import normalize_repo_path
+from papercoder_mcp.samplers.base import SampleRequest
+from papercoder_mcp.stages import inputs
+from papercoder_mcp.stages.analyze_file import file_task_or_error
+from papercoder_mcp.stages.answers import language_for
+from papercoder_mcp.stages.base import (
+    Accepted,
+    Prepared,
+    Stage,
+    StageContext,
+    StageResult,
+    guidance_block,
+    run_stage,
+)
+from papercoder_mcp.stages.generate_file import STAGE as GENERATE_FILE_STAGE
+from papercoder_mcp.verify.models import Verification
+
+
+def current_findings(ctx: StageContext, path: str) -> list[str]:
+    art = inputs.require(ctx, "verification", needed_by=f"repair_file({path!r})")
+    verification = Verification.model_validate_json(art.content)
+    return [
+        f"- line {f.line}: [{f.kind}, {f.severity}] {f.message}"
+        if f.line
+        else f"- [{f.kind}, {f.severity}] {f.message}"
+        for f in verification.findings
+        if f.file == path and f.severity != "info"
+    ]
+
+
+class RepairFile(Stage):
+    name = "repair_file"
+    kind = "code"
+    per_file = True
+
+    def build_request(self, ctx: StageContext, key: str, guidance: str) -> SampleRequest:
+        order, task = file_task_or_error(ctx, key, self.name)
+        findings = current_findings(ctx, task.path)
+        if not findings:
+            raise StageError(f"verification found nothing to repair in {task.path}")
+        code = inputs.require(ctx, "code", task.path, needed_by=f"repair_file({task.path!r})")
+        blocks = []
+        for dep in task.depends_on:
+            dep_code = ctx.store.find_artifact(ctx.run_id, "code", dep)
+            if dep_code is not None and dep.endswith(".py"):
+                blocks.append(f"### `{dep}`\n\n```python\n{interface_of(dep_code.content)}\n```")
+        return SampleRequest(
+            stage=self.name,
+            system="",
+            prefix=inputs.prefix(ctx, 4, self.name),
+            prompt=prompts.render(
+                "repair_file",
+                path=task.path,
+                findings="\n".join(findings),
+                language=language_for(task.path),
+                code=code.content.rstrip(),
+                interfaces="\n\n".join(blocks) or "(it uses no other generated file)",
+                guidance=guidance_block(guidance),
+            ),
+        )
+
+    def accept(self, ctx: StageContext, key: str, text: str, structured: Any | None) -> Accepted:
+        accepted = GENERATE_FILE_STAGE.accept(ctx, key, text, structured)
+        accepted.metadata["repair"] = True
+        return accepted
+
+    def stored_hash(self, ctx: StageContext, prepared: Prepared) -> str:
+        return GENERATE_FILE_STAGE.prepare(ctx, prepared.key).input_hash
+
+
+STAGE = RepairFile()
+
+
+async def repair_file(ctx: StageContext, path: str) -> StageResult:
+    return await run_stage(STAGE, ctx, normalize_repo_path(path))
