@@ -172,49 +172,41 @@ def _record(
     error: str = "",
 ) -> float | None:
     """Log every attempt of one call; return the summed cost (None when any part was unpriced)."""
-    total: float | None = 0.0
-    for fa in failed:
-        ctx.store.record_call(
-            CallRecord(
-                run_id=ctx.run_id,
-                stage=prepared.stage,
-                key=prepared.key,
-                sampler=sampler.name,
-                model=sampler.model,
-                input_tokens=fa.usage.input_tokens,
-                output_tokens=fa.usage.output_tokens,
-                cache_read_tokens=fa.usage.cache_read_tokens,
-                cache_write_tokens=fa.usage.cache_write_tokens,
-                cost_usd=fa.cost_usd,
-                latency_s=fa.latency_s,
-                stop_reason=fa.stop_reason,
-                attempt=fa.attempt,
-                error=fa.error,
-                request_hash=prepared.input_hash,
-            )
-        )
-        total = None if total is None or fa.cost_usd is None else total + fa.cost_usd
+    attempts = list(failed)
     if completion is not None:
-        ctx.store.record_call(
-            CallRecord(
-                run_id=ctx.run_id,
-                stage=prepared.stage,
-                key=prepared.key,
-                sampler=completion.sampler or sampler.name,
-                model=completion.model or sampler.model,
-                input_tokens=completion.usage.input_tokens,
-                output_tokens=completion.usage.output_tokens,
-                cache_read_tokens=completion.usage.cache_read_tokens,
-                cache_write_tokens=completion.usage.cache_write_tokens,
-                cost_usd=completion.cost_usd,
-                latency_s=completion.latency_s,
-                stop_reason=completion.stop_reason,
+        attempts.append(
+            FailedAttempt(
                 attempt=completion.attempt,
                 error=error,
+                latency_s=completion.latency_s,
+                usage=completion.usage,
+                stop_reason=completion.stop_reason,
+                cost_usd=completion.cost_usd,
+            )
+        )
+    total: float | None = 0.0
+    for a in attempts:
+        final = completion is not None and a is attempts[-1]
+        ctx.store.record_call(
+            CallRecord(
+                run_id=ctx.run_id,
+                stage=prepared.stage,
+                key=prepared.key,
+                sampler=(completion.sampler if final and completion else "") or sampler.name,
+                model=(completion.model if final and completion else "") or sampler.model,
+                input_tokens=a.usage.input_tokens,
+                output_tokens=a.usage.output_tokens,
+                cache_read_tokens=a.usage.cache_read_tokens,
+                cache_write_tokens=a.usage.cache_write_tokens,
+                cost_usd=a.cost_usd,
+                latency_s=a.latency_s,
+                stop_reason=a.stop_reason,
+                attempt=a.attempt,
+                error=a.error,
                 request_hash=prepared.input_hash,
             )
         )
-        total = None if total is None or completion.cost_usd is None else total + completion.cost_usd
+        total = None if total is None or a.cost_usd is None else total + a.cost_usd
     return total
 
 
