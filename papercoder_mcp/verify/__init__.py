@@ -1,0 +1,21 @@
+"""Verification of a generated repository: static checks on the stored files, and an opt-in smoke run."""
+
+from __future__ import annotations
+
+from papercoder_mcp.verify.models import Finding, FindingKind, Severity, SmokeResult, Verification
+from papercoder_mcp.verify.requirements_map import import_to_distribution, normalize_distribution
+from papercoder_mcp.verify.smoke import smoke_run
+from papercoder_mcp.verify.static import verify_files, verify_run
+
+__all__ = [
+    "Finding",
+    "FindingKind",
+    "Severity",
+    "SmokeResult",
+    "Verification",
+    "import_to_distribution",
+    "normalize_distribution",
+    "smoke_run",
+    "verify_files",
+    "verify_run",
+]

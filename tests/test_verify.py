@@ -1,0 +1,204 @@
+"""Static verification: every planted defect is found at its file and line; clean repositories pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from papercoder_mcp.models import Architecture, FileOrder, FileSpec, FileTask, Package
+from papercoder_mcp.store import Store
+from papercoder_mcp.verify import import_to_distribution, normalize_distribution, verify_files, verify_run
+
+from verify_corpus import PLANTERS, Case, clean_cases, defect_cases
+
+
+def _verify(case: Case):  # noqa: ANN202 - a Verification
+    return verify_files(
+        case.files,
+        config_yaml=case.config_yaml,
+        requirements=case.requirements,
+        entry_point=case.entry_point,
+        must_work=case.must_work,
+    )
+
+
+def _found(case: Case) -> list[tuple[str, str, int | None]]:
+    return sorted(((f.kind, f.file, f.line) for f in _verify(case).findings), key=str)
+
+
+class TestPlantedDefects:
+    @pytest.mark.parametrize("case", defect_cases(), ids=lambda c: c.name)
+    def test_found_at_its_file_and_line_and_nothing_else(self, case: Case) -> None:
+        assert _found(case) == case.expected
+
+    def test_every_kind_is_planted(self) -> None:
+        assert {c.kind for c in defect_cases()} == set(PLANTERS)
+
+    @pytest.mark.parametrize(
+        "case", [c for c in defect_cases() if c.kind == "user_data"], ids=lambda c: c.name
+    )
+    def test_user_data_is_listed_for_the_readme(self, case: Case) -> None:
+        assert _verify(case).data_to_provide == case.data_to_provide
+
+    def test_severities(self) -> None:
+        by_kind = {f.kind: f.severity for c in defect_cases() for f in _verify(c).findings}
+        assert (
+            by_kind["syntax_error"] == by_kind["signature_mismatch"] == by_kind["circular_import"] == "error"
+        )
+        assert by_kind["unused_requirement"] == by_kind["placeholder"] == "warning"
+        assert by_kind["config_number_as_string"] == "warning"
+        assert by_kind["user_data"] == "info"
+
+
+class TestCleanRepositories:
+    @pytest.mark.parametrize("case", clean_cases(), ids=lambda c: c.name)
+    def test_no_findings(self, case: Case) -> None:
+        result = _verify(case)
+        assert result.findings == []
+        assert result.passed and result.data_to_provide == []
+        assert result.files_checked >= 6 and result.lines_checked > 150
+
+
+def _repo(files: dict[str, str], *, requirements: list[str] | None = None, config: str | None = None):  # noqa: ANN202
+    return verify_files(
+        {"main.py": 'if __name__ == "__main__":\n    print()\n', **files},
+        config_yaml=config,
+        requirements=requirements or [],
+        entry_point="main.py",
+    )
+
+
+class TestNoFalseAlarms:
+    def test_guarded_and_type_checking_imports_need_no_requirement(self) -> None:
+        code = (
+            "from typing import TYPE_CHECKING\n"
+            "try:\n    import wandb\nexcept ImportError:\n    wandb = None\n"
+            "if TYPE_CHECKING:\n    import pandas\n"
+        )
+        assert _repo({"m.py": code}).findings == []
+
+    def test_abstract_and_subclassed_base_methods_are_not_placeholders(self) -> None:
+        code = (
+            "import abc\n\n"
+            "class Base(abc.ABC):\n    @abc.abstractmethod\n    def run(self):\n        ...\n\n"
+            "class Hook:\n    def on_end(self):\n        pass\n\n    def step(self):\n        raise NotImplementedError\n\n"
+            "class Print(Hook):\n    def on_end(self):\n        print('end')\n\n"
+            "class Err(Exception):\n    pass\n\n"
+            "def pick(name):\n    if name == 'adam':\n        return 1\n    raise NotImplementedError(name)\n"
+        )
+        assert _repo({"m.py": code}).findings == []
+
+    def test_config_get_with_membership_test_and_written_keys(self) -> None:
+        code = (
+            "import yaml\n\n"
+            "def run(path):\n    config = yaml.safe_load(open(path))\n"
+            "    config['device'] = 'cpu'\n    print(config['device'])\n"
+            "    if 'extra' in config:\n        print(config['extra'])\n"
+            "    section = config['train']\n    print(section['lr'], config.get('train', {}).get('lr'))\n"
+        )
+        assert _repo({"m.py": code}, requirements=["pyyaml"], config="train:\n  lr: 0.1\n").findings == []
+
+    def test_config_section_passed_to_a_function_resolves_below_the_root(self) -> None:
+        code = "def build(cfg):\n    return cfg['hidden_dim']\n"
+        assert _repo({"m.py": code}, config="model:\n  hidden_dim: 4\n").findings == []
+
+    def test_get_with_default_is_a_warning(self) -> None:
+        code = "import yaml\nconfig = yaml.safe_load(open('config.yaml'))\nx = config.get('seed', 0)\n"
+        found = _repo({"m.py": code, "config.yaml": ""}, requirements=["pyyaml"], config="lr: 0.1\n").findings
+        assert [(f.kind, f.severity, f.line) for f in found] == [("missing_config_key", "warning", 3)]
+
+    def test_calls_with_star_args_and_shadowed_names_are_not_judged(self) -> None:
+        lib = "def f(a, b):\n    return a + b\n"
+        user = "from lib import f\n\nargs = (1, 2)\nf(*args)\n\ndef g(f):\n    return f(1, 2, 3)\n"
+        assert _repo({"lib.py": lib, "u.py": user}).findings == []
+
+    def test_distribution_names_match_after_normalisation(self) -> None:
+        code = "import sklearn\nimport yaml\nimport cv2\nfrom PIL import Image\nimport google.protobuf\n"
+        reqs = ["Scikit_Learn>=1.3", "PyYAML", "opencv-python-headless", "Pillow", "protobuf"]
+        assert _repo({"m.py": code}, requirements=reqs).findings == []
+
+
+class TestSignatures:
+    def test_class_constructor_and_dataclass(self) -> None:
+        lib = (
+            "from dataclasses import dataclass\n\n"
+            "class Net:\n    def __init__(self, dim, *, depth=2):\n        self.dim = dim\n\n"
+            "@dataclass\nclass Cfg:\n    lr: float\n    steps: int = 10\n"
+        )
+        user = (
+            "import lib\n\nlib.Net(4, depth=3)\nlib.Net(4, 5)\nlib.Cfg(lr=0.1, steps=3)\nlib.Cfg(steps=1)\n"
+        )
+        found = _repo({"lib.py": lib, "user.py": user}).findings
+        assert [(f.kind, f.file, f.line) for f in found] == [
+            ("signature_mismatch", "user.py", 4),
+            ("signature_mismatch", "user.py", 6),
+        ]
+
+
+class TestImportToDistribution:
+    @pytest.mark.parametrize(
+        ("name", "dist"),
+        [
+            ("sklearn", "scikit-learn"),
+            ("yaml", "pyyaml"),
+            ("cv2", "opencv-python"),
+            ("PIL", "pillow"),
+            ("skimage", "scikit-image"),
+            ("bs4", "beautifulsoup4"),
+            ("dateutil", "python-dateutil"),
+            ("attr", "attrs"),
+            ("Crypto", "pycryptodome"),
+            ("google.protobuf", "protobuf"),
+            ("hydra", "hydra-core"),
+            ("pytorch_lightning", "pytorch-lightning"),
+            ("torch", "torch"),
+            ("some_unknown_pkg", "some_unknown_pkg"),
+        ],
+    )
+    def test_table(self, name: str, dist: str) -> None:
+        assert import_to_distribution(name) == dist
+
+    def test_pep503(self) -> None:
+        assert normalize_distribution("Ruamel.YAML__clib") == "ruamel-yaml-clib"
+
+
+def _store_run(tmp_path: Path, files: dict[str, str], config: str) -> tuple[Store, str]:
+    store = Store(tmp_path / "verify.db")
+    run = store.create_run(title="t")
+    paths = list(files) + ["missing.py"]
+    arch = Architecture(
+        implementation_approach="x",
+        files=[FileSpec(path=p, purpose="p") for p in paths],
+        entry_point="main.py",
+        class_diagram="classDiagram\n  class A",
+        sequence_diagram="sequenceDiagram\n  A->>B: x",
+    )
+    order = FileOrder(
+        required_packages=[Package(name="pyyaml")],
+        files=[FileTask(path=p, purpose="p", logic=f"logic of {p}: run does work") for p in paths],
+        order=paths,
+    )
+    store.put_artifact(run.id, "architecture", arch.model_dump_json(), format="json")
+    store.put_artifact(run.id, "file_order", json.dumps(order.model_dump()), format="json")
+    store.put_artifact(run.id, "config", config, format="yaml")
+    for path, content in files.items():
+        store.put_artifact(run.id, "code", content, key=path, format="python")
+    return store, run.id
+
+
+class TestVerifyRun:
+    def test_reads_the_store_and_reports_missing_files(self, tmp_path: Path) -> None:
+        main = (
+            "import yaml\n\n\ndef run():\n    cfg = yaml.safe_load(open('config.yaml'))\n    return cfg['lr']\n\n\n"
+            'if __name__ == "__main__":\n    run()\n'
+        )
+        store, run_id = _store_run(tmp_path, {"main.py": main}, "lr: 1e-5\nepochs: 1\n")
+        before = len(store.list_artifacts(run_id))
+        result = verify_run(store, run_id)
+        assert [(f.kind, f.file, f.line) for f in result.findings] == [
+            ("missing_module", "missing.py", None),
+            ("config_number_as_string", "config.yaml", 1),
+        ]
+        assert len(store.list_artifacts(run_id)) == before  # verify_run stores nothing
