@@ -343,3 +343,4 @@ def main(argv: list[str] | None = None) -> None:
 # from their own modules.
 importlib.import_module("papercoder_mcp.cli_pipeline")
 importlib.import_module("papercoder_mcp.cli_serve")
+importlib.import_module("papercoder_mcp.cli_eval")

@@ -51,11 +51,20 @@ def request_key(prepared: Prepared, attempt: int) -> str:
     return f"{prepared.stage}|{prepared.key}|{prepared.input_hash[:HASH_CHARS]}|{attempt}"
 
 
+# Stages outside the pipeline (the evaluation's) register here so their answers are found by name too.
+EXTRA_STAGES: dict[str, Stage] = {}
+
+
+def find_stage(name: str) -> Stage | None:
+    return STAGES.get(name) or EXTRA_STAGES.get(name)
+
+
 def parse_key(value: str) -> tuple[Stage, str, str, int] | None:
     parts = value.split("|")
-    if len(parts) != 4 or parts[0] not in STAGES or not parts[3].isdigit():
+    stage = find_stage(parts[0]) if len(parts) == 4 else None
+    if stage is None or not parts[3].isdigit():
         return None
-    return STAGES[parts[0]], parts[1], parts[2], int(parts[3])
+    return stage, parts[1], parts[2], int(parts[3])
 
 
 def to_create_message(request: SampleRequest) -> CreateMessageRequest:

@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from papercoder_mcp.client_sampling import find_stage
 from papercoder_mcp.errors import StageError
-from papercoder_mcp.stages import STAGES, Stage, StageContext, StageResult, accept_answer
+from papercoder_mcp.stages import Stage, StageContext, StageResult, accept_answer
 from papercoder_mcp.stages.answers import language_for
 from papercoder_mcp.stages.base import Prepared
 from papercoder_mcp.stages.inputs import PREFIX_PARTS
@@ -48,10 +49,11 @@ def handoff_id(run_id: str, prepared: Prepared) -> str:
 
 def parse_handoff_id(value: str) -> tuple[str, Stage, str, str]:
     parts = value.split("|")
-    if len(parts) != 4 or parts[1] not in STAGES or len(parts[3]) != HASH_CHARS:
+    stage = find_stage(parts[1]) if len(parts) == 4 else None
+    if stage is None or len(parts[3]) != HASH_CHARS:
         raise StageError(f"{value!r} is not a handoff id; use the handoff_id a stage tool returned")
-    run_id, stage, key, digest = parts
-    return run_id, STAGES[stage], key, digest
+    run_id, _, key, digest = parts
+    return run_id, stage, key, digest
 
 
 def context_uris(run_id: str, prepared: Prepared) -> list[str]:
