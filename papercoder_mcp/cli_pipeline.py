@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from papercoder_mcp.cli import app, console, fail, format_cost, info, open_store, warn
+from papercoder_mcp.cli import app, console, err_console, fail, format_cost, info, open_store, warn
 from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.orchestrator import PipelineOptions, PipelineResult, ProgressEvent, run_pipeline
 from papercoder_mcp.store import Store
@@ -151,6 +151,27 @@ def full(
         bool, typer.Option("--dry-run", help="Print planned calls and cost; call no model")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out directory")] = False,
+    refine: Annotated[
+        bool, typer.Option("--refine", help="Critique and improve plan, design, order, config and analyses")
+    ] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Verify and repair the generated files")
+    ] = True,
+    repair_rounds: Annotated[
+        int, typer.Option("--repair-rounds", min=0, help="Rounds of repairs at most")
+    ] = 3,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            "--smoke", help="Also import the modules and run the entry point with --help (confined)"
+        ),
+    ] = False,
+    smoke_install: Annotated[
+        bool, typer.Option("--smoke-install", help="Smoke run: install requirements into a throwaway venv")
+    ] = False,
+    allow_findings: Annotated[
+        bool, typer.Option("--allow-findings", help="Export even if verification errors remain")
+    ] = False,
 ) -> None:
     """Turn a paper into a repository end to end (resumable: re-running continues where it stopped)."""
     if dry_run:
@@ -162,7 +183,15 @@ def full(
     sampler = _anthropic_sampler(model)
     with open_store() as store:
         run_id = _find_or_start_run(store, paper, resume, new)
-        options = PipelineOptions(concurrency=concurrency, max_cost_usd=max_cost or None)
+        options = PipelineOptions(
+            concurrency=concurrency,
+            max_cost_usd=max_cost or None,
+            refine=refine,
+            verify=verify,
+            repair_rounds=repair_rounds,
+            smoke=smoke,
+            smoke_install=smoke_install,
+        )
         use_bar = sys.stderr.isatty()
         try:
             if use_bar:
@@ -171,7 +200,7 @@ def full(
                     BarColumn(),
                     MofNCompleteColumn(),
                     TimeElapsedColumn(),
-                    console=console.__class__(stderr=True),
+                    console=err_console,
                 ) as bar:
                     result = anyio.run(run_pipeline, store, run_id, sampler, options, _progress_printer(bar))
             else:
@@ -183,11 +212,14 @@ def full(
             )
             raise typer.Exit(EXIT_INTERRUPTED) from None
         _summary(result)
-        if result.status != "complete":
+        only_findings = result.status == "failed" and all(s.stage == "verify" for s in result.failed_steps())
+        if result.status != "complete" and not (allow_findings and only_findings):
             fail(result.message, EXIT_INCOMPLETE)
         from papercoder_mcp.export import export_repo
 
-        exported = export_repo(store, run_id, out, force=force)
+        exported = export_repo(store, run_id, out, force=force, allow_findings=allow_findings)
+        for w in exported.warnings:
+            warn(w)
         console.print(f"wrote {len(exported.files)} files to {exported.out_dir}")
 
 
@@ -238,13 +270,73 @@ def export_cmd(
     run: Annotated[str, typer.Argument(help="Run id")],
     out: Annotated[Path, typer.Argument(help="Directory to write the repository to")],
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty directory")] = False,
+    allow_findings: Annotated[
+        bool, typer.Option("--allow-findings", help="Export even if verification errors remain")
+    ] = False,
 ) -> None:
-    """Write a finished run's repository to a directory (refuses an incomplete run)."""
+    """Write a finished run's repository to a directory (refuses an incomplete or failing run)."""
     from papercoder_mcp.export import export_repo
 
     with open_store() as store:
-        result = export_repo(store, run, out, force=force)
+        result = export_repo(store, run, out, force=force, allow_findings=allow_findings)
+    for w in result.warnings:
+        warn(w)
     console.print(
         f"wrote {len(result.files)} files to {result.out_dir}"
         + (f" (git commit {result.git_commit[:10]})" if result.git_commit else "")
     )
+
+
+@app.command("verify")
+def verify_cmd(
+    run: Annotated[str, typer.Argument(help="Run id")],
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            "--smoke", help="Also import the modules and run the entry point with --help (confined)"
+        ),
+    ] = False,
+    smoke_install: Annotated[
+        bool, typer.Option("--smoke-install", help="Smoke run: install requirements into a throwaway venv")
+    ] = False,
+    repair: Annotated[
+        int, typer.Option("--repair", min=0, help="Rounds of model repairs (needs ANTHROPIC_API_KEY)")
+    ] = 0,
+    model: Annotated[str | None, typer.Option(help="Anthropic model id for repairs")] = None,
+) -> None:
+    """Check a run's generated files without running them (optionally smoke-run and repair them)."""
+    from papercoder_mcp.repair import verify_and_repair, verify_and_store
+    from papercoder_mcp.stages import StageContext
+
+    with open_store() as store:
+        ctx = StageContext(store=store, run_id=run)
+        store.get_run(run)
+        if repair:
+            ctx.sampler = _anthropic_sampler(model)
+            report = anyio.run(
+                lambda: verify_and_repair(ctx, rounds=repair, smoke=smoke, smoke_install=smoke_install)
+            )
+            verification = report.verification
+            for r in report.rounds:
+                info(
+                    f"repair round {r.round}: {', '.join(r.files)}: {r.problems_before} -> {r.problems_after} problem(s)"
+                )
+            info(report.message)
+        else:
+            verification = verify_and_store(ctx, smoke=smoke, smoke_install=smoke_install)
+    table = Table(
+        title=f"Verification of run {run}: {verification.files_checked} files, {verification.lines_checked} lines"
+    )
+    for col in ("file", "line", "kind", "severity", "message"):
+        table.add_column(col)
+    for f in verification.findings:
+        table.add_row(f.file, str(f.line or ""), f.kind, f.severity, f.message)
+    console.print(table)
+    if verification.data_to_provide:
+        console.print("Data you must provide: " + ", ".join(verification.data_to_provide))
+    if not verification.passed:
+        fail(
+            f"verification found {sum(f.severity == 'error' for f in verification.findings)} error(s)",
+            EXIT_INCOMPLETE,
+        )
+    console.print("verification passed")

@@ -41,7 +41,7 @@ SamplerMode = Literal["auto", "anthropic", "sampling", "handoff"]
 Resolved = Literal["anthropic", "sampling", "handoff"]
 # The SDK client gives up after 10 input-required rounds; hand back a partial result before that.
 DEFAULT_MAX_ROUNDS = 8
-KIND_PATHS = {"analysis": "analysis", "code": "files"}
+KIND_PATHS = {"analysis": "analysis", "code": "files", "evaluation": "evaluation"}
 STAGE_KINDS = {
     "make_plan": "plan",
     "design_architecture": "architecture",
@@ -246,7 +246,12 @@ async def _pipeline_api(
     async def progress(event: ProgressEvent) -> None:
         if event.kind in ("step_finished", "step_skipped", "step_failed"):
             if event.kind == "step_finished":
-                await app.changed(run_id, STAGE_KINDS[event.stage], event.key)
+                kind = STAGE_KINDS.get(event.stage, "verification" if event.stage == "verify" else "")
+                key = event.key if event.stage != "refine" else ""
+                if event.stage == "refine":
+                    kind, _, key = event.key.partition(":")
+                if kind:
+                    await app.changed(run_id, kind, key)
             label = f"{event.stage}{' ' + event.key if event.key else ''}: {event.kind.removeprefix('step_')}"
             await ctx.report_progress(event.done, event.total or None, label)
 

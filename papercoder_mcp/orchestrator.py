@@ -72,7 +72,7 @@ class PipelineOptions(BaseModel):
     max_cost_usd: float | None = Field(None, gt=0)
     settings: StageSettings = Field(default_factory=StageSettings)
     refine: bool = Field(False, description="critique and improve plan, design, order, config and analyses")
-    verify: bool = Field(False, description="verify the generated files and repair what is found")
+    verify: bool = Field(True, description="verify the generated files and repair what is found")
     repair_rounds: int = Field(3, ge=0)
     smoke: bool = Field(False, description="also import the modules and run the entry point with --help")
     smoke_install: bool = False
@@ -226,8 +226,10 @@ async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions
     errors = [f for f in report.verification.findings if f.severity == "error"]
     if report.stopped == "budget":
         state: StepState = "budget"
+    elif errors:
+        state = "failed"
     else:
-        state = "failed" if errors else "done"
+        state = "skipped" if report.reused else "done"
     detail = "; ".join(f"{f.file}:{f.line or ''} {f.kind}: {f.message}" for f in errors[:5])
     message = (
         report.message
@@ -235,11 +237,8 @@ async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions
         + (f" ({len(report.rounds)} repair round(s))" if report.rounds else "")
     )
     tracker.outcomes.append(StepOutcome(stage="verify", state=state, message=message))
-    await tracker.emit(
-        ProgressEvent(
-            kind="step_finished" if state == "done" else "step_failed", stage="verify", message=message
-        )
-    )
+    kinds: dict[str, EventKind] = {"done": "step_finished", "skipped": "step_skipped"}
+    await tracker.emit(ProgressEvent(kind=kinds.get(state, "step_failed"), stage="verify", message=message))
 
 
 async def _files(

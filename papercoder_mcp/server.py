@@ -19,6 +19,7 @@ from papercoder_mcp.tools import (
     analyze_file,
     design_architecture,
     edit_artifact,
+    evaluate_repo,
     export_repo,
     generate_file,
     get_run,
@@ -28,6 +29,7 @@ from papercoder_mcp.tools import (
     parse_paper,
     run_pipeline,
     submit_artifact,
+    verify_repo,
     write_config,
 )
 
@@ -44,6 +46,8 @@ TOOL_MODULES = [
     edit_artifact,
     get_run,
     list_runs,
+    verify_repo,
+    evaluate_repo,
     export_repo,
 ]
 
@@ -54,7 +58,9 @@ stages one by one: make_plan, design_architecture, order_files, write_config, an
 every file, generate_file(path) in dependency order; get_run shows what is done and what to call next.
 Read and correct artifacts between stages (resources papercoder://runs/{run_id}/..., edit_artifact).
 When a result has status "handoff", write the answer yourself and send it with submit_artifact.
-Finish with export_repo(run_id, out_dir). Generated code is never executed.
+verify_repo checks the generated files statically (and repairs them with the server's API key);
+evaluate_repo scores them like Paper2Code (judge) or PaperBench (rubric). Finish with
+export_repo(run_id, out_dir). Generated code is never executed unless a smoke run is asked for.
 """
 
 log = logging.getLogger("papercoder_mcp")

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from papercoder_mcp.resources.artifacts import register
+from mcp.server import MCPServer
+
+from papercoder_mcp.resources import artifacts, evaluation
+from papercoder_mcp.store import Store
+
+
+def register(server: MCPServer, store: Store) -> None:
+    artifacts.register(server, store)
+    evaluation.register(server, store)
+
 
 __all__ = ["register"]

@@ -88,6 +88,7 @@ def register(server: MCPServer, store: Store) -> None:
         ("plan", "The overall implementation plan"),
         ("architecture", "The software design: files, class diagram, sequence diagram"),
         ("file_order", "Packages, per-file logic and dependencies, dependency order"),
+        ("verification", "The latest verification of the generated files: findings with file, line, kind"),
     ]:
         _json_artifact(server, store, kind, description)
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-from mcp_helpers import PAPER_MD
 from typer.testing import CliRunner
 
 from papercoder_mcp.cli import app
@@ -15,6 +14,7 @@ from papercoder_mcp.records import CallRecord
 from papercoder_mcp.store import Store
 
 from fake_model import FakeSampler
+from mcp_helpers import PAPER_MD
 from pipeline_helpers import new_run
 
 runner = CliRunner()
@@ -91,3 +91,25 @@ class TestCostAndExport:
         assert bad.exit_code == 1 and "no run with id 'run-nope'" in bad.output
         with Store(db) as store:
             assert store.get_run(run_id).settings["exported_to"] == str(out.resolve())
+
+
+class TestVerifyCommand:
+    def test_a_clean_run_passes_and_a_broken_one_lists_its_findings(self, tmp_path: Path) -> None:
+        db, run_id = finished(tmp_path)
+        ok = runner.invoke(app, ["--db", str(db), "verify", run_id], env={"COLUMNS": "200"})
+        assert ok.exit_code == 0, ok.output
+        assert "verification passed" in ok.output
+        with Store(db) as store:
+            main = store.get_artifact(run_id, "code", "main.py").content
+            from papercoder_mcp.edits import edit_artifact
+
+            edit_artifact(store, run_id, "code", "from model import nothing_here\n" + main, "main.py")
+        bad = runner.invoke(app, ["--db", str(db), "verify", run_id], env={"COLUMNS": "200"})
+        assert bad.exit_code == 1
+        assert "undefined_name" in bad.output and "main.py" in bad.output
+        assert "verification found 1 error(s)" in bad.output
+
+    def test_repairs_need_a_key(self, tmp_path: Path) -> None:
+        db, run_id = finished(tmp_path)
+        result = runner.invoke(app, ["--db", str(db), "verify", run_id, "--repair", "2"])
+        assert result.exit_code == 1 and "ANTHROPIC_API_KEY is not set" in result.output

@@ -111,3 +111,31 @@ class TestPathConfinement:
         with pytest.raises(UnsafePath, match="outside"):
             safe_join(root, "link/evil.py")
         assert safe_join(root, "pkg/ok.py") == root.resolve() / "pkg" / "ok.py"
+
+
+class TestVerifiedExport:
+    async def test_a_repository_failing_verification_is_refused_unless_allowed(self, tmp_path: Path) -> None:
+        ctx = await finished_run(tmp_path)
+        # main.py: nothing depends on it, so editing it leaves every other file fresh.
+        main = ctx.store.get_artifact(ctx.run_id, "code", "main.py").content
+        broken = "from model import missing_name\n" + main
+        from papercoder_mcp.edits import edit_artifact
+
+        edit_artifact(ctx.store, ctx.run_id, "code", broken, "main.py")
+        with pytest.raises(StageError, match="fails verification.*main.py:1 undefined_name"):
+            export_repo(ctx.store, ctx.run_id, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+        result = export_repo(ctx.store, ctx.run_id, tmp_path / "out", allow_findings=True)
+        assert any("undefined_name" in w for w in result.warnings)
+        assert "## Known problems" in (tmp_path / "out" / "README.md").read_text()
+
+    async def test_data_the_code_reads_is_listed_in_the_readme(self, tmp_path: Path) -> None:
+        ctx = await finished_run(tmp_path)
+        code = ctx.store.get_artifact(ctx.run_id, "code", "main.py").content
+        reads = code + '\n\ndef load_rows() -> list[str]:\n    with open("data/train.csv") as fh:\n        return fh.readlines()\n'
+        from papercoder_mcp.edits import edit_artifact
+
+        edit_artifact(ctx.store, ctx.run_id, "code", reads, "main.py")
+        export_repo(ctx.store, ctx.run_id, tmp_path / "out", allow_findings=True)
+        readme = (tmp_path / "out" / "README.md").read_text()
+        assert "## Data you must provide" in readme and "`data/train.csv`" in readme

@@ -25,8 +25,9 @@ class TestFullRun:
         result = await run_pipeline(ctx.store, ctx.run_id, sampler, progress=events.append)
         assert result.status == "complete", result.message
         assert len(sampler.history) == 4 + 2 * 6
-        assert [e.kind for e in events].count("step_finished") == 16
-        assert events[-1].kind == "run_finished" and events[-1].done == events[-1].total == 16
+        # 16 model calls and the verification of the result.
+        assert [e.kind for e in events].count("step_finished") == 17
+        assert events[-1].kind == "run_finished" and events[-1].done == events[-1].total == 17
         status = run_status(ctx.store, ctx.run_id)
         assert status.complete and all(s.status == "done" for s in status.steps)
         assert ctx.store.get_run(ctx.run_id).status == "complete"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult
-from mcp_helpers import PAPER_MD, ModelCallback
 
 from papercoder_mcp.samplers.anthropic import AnthropicSampler
 from papercoder_mcp.server import build_server
@@ -17,6 +16,7 @@ from papercoder_mcp.store import Store
 
 from fake_anthropic import FakeAnthropic
 from fake_model import fake_model_responder
+from mcp_helpers import PAPER_MD, ModelCallback
 
 pytestmark = pytest.mark.anyio
 
@@ -77,6 +77,8 @@ class TestListing:
                 "get_run",
                 "list_runs",
                 "export_repo",
+                "verify_repo",
+                "evaluate_repo",
             }
             assert tools["get_run"].annotations.read_only_hint is True
             assert tools["make_plan"].annotations.open_world_hint is True

@@ -18,16 +18,19 @@ import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
-from mcp_helpers import PAPER_MD, ModelCallback
 
 from papercoder_mcp.status import run_status
 from papercoder_mcp.store import Store
+
+from mcp_helpers import PAPER_MD, ModelCallback
 
 pytestmark = pytest.mark.anyio
 
 CLI = Path(sys.executable).parent / "papercoder-mcp"
 TOOLS = {
     "parse_paper",
+    "evaluate_repo",
+    "verify_repo",
     "make_plan",
     "design_architecture",
     "order_files",

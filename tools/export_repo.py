@@ -27,12 +27,17 @@ async def export_repo(
     out_dir: Annotated[str, Field(description="directory on the server's machine; must be empty or absent")],
     ctx: Context,
     force: Annotated[bool, Field(description="replace the contents of a non-empty directory")] = False,
+    allow_findings: Annotated[
+        bool,
+        Field(description="export even though verification errors remain (they are listed in the README)"),
+    ] = False,
 ) -> ExportResult:
     """Write a complete run's repository: code, config.yaml, requirements.txt, README.md, reproduce.sh,
-    and a git commit. Refuses a run with missing, empty or stale files (it says which), and any path
-    that would leave out_dir. Nothing is executed.
+    and a git commit. Refuses a run with missing, empty or stale files, or one failing verification (it
+    says which; allow_findings overrides the latter), and any path that would leave out_dir. Nothing is
+    executed.
     """
     try:
-        return export(app_of(ctx).store, run_id, out_dir, force=force)
+        return export(app_of(ctx).store, run_id, out_dir, force=force, allow_findings=allow_findings)
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc

@@ -115,6 +115,7 @@ def _external(
                 kind="missing_requirement",
                 severity="error",
                 message=f"{mod.path} imports {dotted!r} but requirements.txt does not list {dists[0]!r}",
+                detail=dists[0],  # the distribution to add; the repair loop reads it
             )
         ]
     return [

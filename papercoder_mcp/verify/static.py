@@ -87,6 +87,12 @@ def _check_entry_point(index: RepoIndex, files: dict[str, str], entry_point: str
     return []
 
 
+def run_requirements(store: Store, run_id: str, order: FileOrder) -> str:
+    """requirements.txt of a run: the file order's packages, or the repaired list when a repair added some."""
+    art = store.find_artifact(run_id, "requirements")
+    return art.content if art is not None else order.requirements_txt()
+
+
 def verify_run(store: Store, run_id: str) -> Verification:
     """Verify the current code of a run; files not generated yet are findings, not exceptions."""
     ctx = StageContext(store=store, run_id=run_id)
@@ -110,8 +116,11 @@ def verify_run(store: Store, run_id: str) -> Verification:
     config_art = store.find_artifact(run_id, "config")
     if config_art is not None:
         files["config.yaml"] = config_art.content
-    requirements = [p.requirement() for p in order.required_packages]
-    files["requirements.txt"] = order.requirements_txt()
+    requirements_txt = run_requirements(store, run_id, order)
+    requirements = [
+        line for line in requirements_txt.splitlines() if line.strip() and not line.startswith("#")
+    ]
+    files["requirements.txt"] = requirements_txt
     must_work = {t.path: f"{t.purpose}\n{t.logic}" for t in order.files}
     result = verify_files(
         files,

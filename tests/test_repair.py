@@ -1,0 +1,122 @@
+"""The repair loop: verification findings go back to the model, file by file, until clean or stuck."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from papercoder_mcp.orchestrator import PipelineOptions, run_pipeline
+from papercoder_mcp.repair import verify_and_repair
+from papercoder_mcp.samplers.base import Completion, SampleRequest
+from papercoder_mcp.stages import GENERATE_FILE
+from papercoder_mcp.verify.models import Verification
+
+from fake_model import FakeSampler, stage_of
+from pipeline_helpers import new_run
+
+pytestmark = pytest.mark.anyio
+
+BROKEN_TRAINER = '''"""trainer.py with a planted defect."""
+
+from model import model_step, no_such_function
+from dataset import dataset_step
+
+
+def trainer_step() -> int:
+    return model_step() + dataset_step() + no_such_function()
+'''
+
+
+@dataclass
+class Planted(FakeSampler):
+    """Generates a broken trainer.py; repairs it (or, when stubborn, repeats the same broken file)."""
+
+    stubborn: bool = False
+
+    async def sample(self, request: SampleRequest) -> Completion:
+        stage = stage_of(request.prompt)
+        if request.key == "trainer.py" and (
+            stage == "generate_file" or (stage == "repair_file" and self.stubborn)
+        ):
+            self.history.append(request)
+            return Completion(
+                text=f"```python\n{BROKEN_TRAINER}```", sampler=self.name, model=self.model, cost_usd=0.0
+            )
+        return await super().sample(request)
+
+
+async def generated(tmp_path: Path, sampler: FakeSampler):  # type: ignore[no-untyped-def]
+    ctx = new_run(tmp_path, sampler)
+    result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
+    assert result.status == "complete"
+    return ctx
+
+
+class TestRepairLoop:
+    async def test_a_planted_defect_is_found_repaired_and_dependents_kept(self, tmp_path: Path) -> None:
+        sampler = Planted()
+        ctx = await generated(tmp_path, sampler)
+        report = await verify_and_repair(ctx)
+        assert report.stopped == "clean", report.message
+        assert [r.files for r in report.rounds] == [["trainer.py"]]
+        assert report.rounds[0].problems_before >= 1 and report.rounds[0].problems_after == 0
+        history = ctx.store.history(ctx.run_id, "code", "trainer.py")
+        assert [h.metadata.get("repair", False) for h in history] == [False, True]
+        assert "no_such_function" not in history[-1].content
+        # The repair prompt carried the finding with its line.
+        repair_prompt = next(r for r in sampler.history if r.stage == "repair_file").prompt
+        assert "line 3" in repair_prompt and "no_such_function" in repair_prompt
+        # main.py imports trainer.py: carried over (same code) so it is not regenerated.
+        main = ctx.store.get_artifact(ctx.run_id, "code", "main.py")
+        assert main.metadata["source"] == "carried" and GENERATE_FILE.is_fresh(ctx, "main.py")
+        verification = Verification.model_validate_json(
+            ctx.store.get_artifact(ctx.run_id, "verification").content
+        )
+        assert verification.passed
+        calls = len(sampler.history)
+        again = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
+        assert again.status == "complete" and len(sampler.history) == calls
+
+    async def test_the_loop_stops_when_a_round_fixes_nothing(self, tmp_path: Path) -> None:
+        sampler = Planted(stubborn=True)
+        ctx = await generated(tmp_path, sampler)
+        report = await verify_and_repair(ctx, rounds=3)
+        assert report.stopped == "no_progress"
+        assert len(report.rounds) == 1
+        assert not report.verification.passed
+
+    async def test_the_pipeline_verifies_and_reports_remaining_errors_truthfully(
+        self, tmp_path: Path
+    ) -> None:
+        sampler = Planted(stubborn=True)
+        ctx = new_run(tmp_path, sampler)
+        result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(repair_rounds=2))
+        assert result.status == "failed"
+        verify = next(s for s in result.steps if s.stage == "verify")
+        assert verify.state == "failed" and "trainer.py:3 undefined_name" in verify.message
+
+    async def test_a_clean_repository_needs_no_repair_call(self, tmp_path: Path) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        result = await run_pipeline(ctx.store, ctx.run_id, sampler)
+        assert result.status == "complete", result.message
+        assert not any(r.stage == "repair_file" for r in sampler.history)
+        assert any(s.stage == "verify" and s.state == "done" for s in result.steps)
+
+
+class TestRequirements:
+    async def test_a_missing_requirement_is_added_without_a_model_call(self, tmp_path: Path) -> None:
+        sampler = FakeSampler()
+        ctx = await generated(tmp_path, sampler)
+        code = ctx.store.get_artifact(ctx.run_id, "code", "main.py").content
+        from papercoder_mcp.edits import edit_artifact
+
+        edit_artifact(ctx.store, ctx.run_id, "code", "import numpy as np\n" + code, "main.py")
+        calls = len(sampler.history)
+        report = await verify_and_repair(ctx)
+        assert report.stopped == "clean" and report.verification.passed
+        assert len(sampler.history) == calls
+        requirements = ctx.store.get_artifact(ctx.run_id, "requirements").content
+        assert "numpy  # imported by the generated code" in requirements and "pyyaml>=6" in requirements

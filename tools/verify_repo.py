@@ -1,0 +1,101 @@
+"""MCP tool `verify_repo`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.mcp_app import app_of, suggest_next
+from papercoder_mcp.repair import RepairRound, verify_and_repair, verify_and_store
+from papercoder_mcp.stages import StageContext
+from papercoder_mcp.tools._params import RunId
+from papercoder_mcp.verify.models import Finding, SmokeResult
+
+TITLE = "Verify (and repair) the generated files"
+# A smoke run executes generated code (in a confined subprocess), so this tool is not read-only.
+ANNOTATIONS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
+
+
+class VerifyToolResult(BaseModel):
+    run_id: str
+    passed: bool = Field(description="no error-severity findings")
+    findings: list[Finding]
+    data_to_provide: list[str]
+    smoke: SmokeResult | None = None
+    rounds: list[RepairRound] = Field(default_factory=list)
+    message: str
+    resource: str
+    next: list[str] = Field(default_factory=list)
+
+
+async def verify_repo(
+    run_id: RunId,
+    ctx: Context,
+    smoke: Annotated[
+        bool,
+        Field(
+            description="also import every module and run the entry point with --help, confined, keys removed"
+        ),
+    ] = False,
+    smoke_install: Annotated[
+        bool, Field(description="smoke run: install requirements into a throwaway venv")
+    ] = False,
+    repair_rounds: Annotated[
+        int,
+        Field(
+            ge=0, le=5, description="rounds of model repairs of what is found (needs the server's API key)"
+        ),
+    ] = 0,
+) -> VerifyToolResult:
+    """Check the generated repository without running it: every file compiles, imports resolve with no
+    cycles, requirements cover the imports, config keys exist, calls match signatures, the entry point
+    has a main guard, no placeholders; paths the code reads that nothing creates are listed as data to
+    provide. Findings have file, line, kind, severity and message.
+
+    With repair_rounds and the server's API key, findings go back to the model file by file until
+    clean. Without a key, fix the files yourself with edit_artifact (or generate_file with guidance).
+    """
+    app = app_of(ctx)
+    sctx = StageContext(store=app.store, run_id=run_id)
+    rounds: list[RepairRound] = []
+    try:
+        app.store.get_run(run_id)
+        if repair_rounds:
+            sampler = app.anthropic()
+            if sampler is None:
+                raise ToolError(
+                    "repairs need ANTHROPIC_API_KEY on the server; call verify_repo without repair_rounds and "
+                    "fix the listed files with edit_artifact"
+                )
+            sctx.sampler = sampler
+            report = await verify_and_repair(
+                sctx, rounds=repair_rounds, smoke=smoke, smoke_install=smoke_install
+            )
+            verification, rounds, message = report.verification, report.rounds, report.message
+        else:
+            verification = verify_and_store(sctx, smoke=smoke, smoke_install=smoke_install)
+            errors = sum(f.severity == "error" for f in verification.findings)
+            message = "verification passed" if verification.passed else f"{errors} error(s) found"
+    except ToolError:
+        raise
+    except PaperCoderError as exc:
+        raise ToolError(str(exc)) from exc
+    await app.changed(run_id, "verification")
+    return VerifyToolResult(
+        run_id=run_id,
+        passed=verification.passed,
+        findings=verification.findings,
+        data_to_provide=verification.data_to_provide,
+        smoke=verification.smoke,
+        rounds=rounds,
+        message=message,
+        resource=f"papercoder://runs/{run_id}/verification",
+        next=suggest_next(app.store, run_id),
+    )
