@@ -39,6 +39,7 @@ from papercoder_mcp.ingest import store_paper  # noqa: E402
 from papercoder_mcp.orchestrator import PipelineOptions, run_pipeline  # noqa: E402
 from papercoder_mcp.paper import Paper, parse_document  # noqa: E402
 from papercoder_mcp.paper.render import estimate_tokens  # noqa: E402
+from papercoder_mcp.samplers.anthropic import CACHE_BREAKPOINTS  # noqa: E402
 from papercoder_mcp.samplers.base import Completion, SampleRequest, Usage  # noqa: E402
 from papercoder_mcp.stages import ANALYZE_FILE, GENERATE_FILE, PLANNING_STAGES, StageContext  # noqa: E402
 from papercoder_mcp.stages.base import EXPECTED_OUTPUT_TOKENS, run_stage  # noqa: E402
@@ -107,8 +108,8 @@ class BenchSampler:
     Latency: `first_token_s + output_tokens * seconds_per_token` (it does not depend on input size).
 
     Caching (when `caching`): the cacheable prefix is the system prompt plus every prefix block; the
-    last prefix block carries the one cache_control breakpoint, as our Anthropic sampler sends it. A
-    request reads from the cache the longest prefix ending at a block boundary (at most 20 blocks back)
+    last CACHE_BREAKPOINTS prefix blocks carry cache_control breakpoints, as our Anthropic sampler sends
+    them. A request reads from the cache the longest prefix ending at a block boundary (at most 20 blocks back)
     that an earlier request wrote at its breakpoint; the rest of its prefix is written (1.25x); a prefix
     below 1024 tokens is not cached (1x). An entry is readable only once the request that wrote it
     has begun answering (first token), so concurrent calls that start together all miss, as on the
@@ -149,8 +150,10 @@ class BenchSampler:
                 read = sum(sizes[: i + 1])
                 break
         write = total - read
-        if write and hashes[-1] not in self._cache:
-            self._cache[hashes[-1]] = now + self.first_token_s
+        # Our sampler marks the last CACHE_BREAKPOINTS prefix blocks; each marked prefix becomes an entry.
+        for h_marked in hashes[-min(CACHE_BREAKPOINTS, len(request.prefix)) :]:
+            if write and h_marked not in self._cache:
+                self._cache[h_marked] = now + self.first_token_s
         return tail, read, write
 
     async def sample(self, request: SampleRequest) -> Completion:

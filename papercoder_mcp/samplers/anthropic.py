@@ -261,8 +261,9 @@ class AnthropicSampler:
     def _params(self, request: SampleRequest, shape: _Shape) -> dict[str, Any]:
         blocks: list[dict[str, Any]] = [{"type": "text", "text": p} for p in request.prefix if p]
         # Breakpoints on the last prefix blocks: the last caches the whole shared prefix; the one
-        # before it is the prefix the previous stage already wrote, so a fan-out of per-file calls
-        # that start together reads it instead of each writing it again.
+        # before it marks the prefix the previous stage already wrote. The API's look-back usually
+        # finds that entry anyway; marking it costs nothing and makes the hit explicit for a fan-out
+        # of per-file calls that start together.
         for block in blocks[-CACHE_BREAKPOINTS:]:
             block["cache_control"] = {"type": "ephemeral"}
         blocks.append({"type": "text", "text": request.prompt})
