@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,21 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from papercoder_mcp.cli import app, console, fail, format_cost, info, open_store
+from papercoder_mcp.cli_pipeline import anthropic_sampler
 from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
 from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
 from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES, load_rubric
-
-
-def _sampler(model: str | None):  # type: ignore[no-untyped-def]
-    from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL, AnthropicSampler
-
-    if not os.environ.get("ANTHROPIC_API_KEY"):
-        fail(
-            "ANTHROPIC_API_KEY is not set: export it to evaluate from the shell, or use the evaluate_repo tool "
-            "of `papercoder-mcp serve` from an MCP client (it can use the client's model, or hand the work "
-            "to the agent)"
-        )
-    return AnthropicSampler(model=model or DEFAULT_MODEL)
 
 
 class EvalMode(StrEnum):
@@ -76,7 +64,9 @@ def eval_command(
         if rubric is None:
             fail("--mode rubric needs --rubric FILE (a PaperBench rubric.json)")
         rubric_data = load_rubric(rubric)  # a malformed rubric is refused before any spending
-    sampler = _sampler(model)
+    sampler = anthropic_sampler(
+        model, "or run the evaluate_repo tool from an MCP client (`papercoder-mcp serve`)"
+    )
     with open_store() as store:
         ctx = StageContext(store=store, run_id=run, sampler=sampler)
         store.get_run(run)

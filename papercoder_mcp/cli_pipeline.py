@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 import typer
@@ -17,6 +17,9 @@ from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.orchestrator import PipelineOptions, PipelineResult, ProgressEvent, run_pipeline
 from papercoder_mcp.store import Store
 
+if TYPE_CHECKING:
+    from papercoder_mcp.samplers.anthropic import AnthropicSampler
+
 EXIT_INCOMPLETE = 1
 EXIT_INTERRUPTED = 130
 
@@ -26,13 +29,18 @@ def _check_out_dir(out: Path, force: bool) -> None:
         fail(f"{out} is not empty; choose an empty directory or pass --force to replace it")
 
 
-def _anthropic_sampler(model: str | None):  # type: ignore[no-untyped-def]
+def anthropic_sampler(model: str | None, alternatives: str = "") -> AnthropicSampler:
+    """The Anthropic sampler for a CLI command, or one error line saying how to go on without a key."""
     from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL, AnthropicSampler
 
     if not os.environ.get("ANTHROPIC_API_KEY"):
         fail(
-            "ANTHROPIC_API_KEY is not set: export it to run the pipeline from the shell, use --dry-run to "
-            "see what a run would cost, or drive the stages from an MCP client (`papercoder-mcp serve`)"
+            "ANTHROPIC_API_KEY is not set: export it to call the model from the shell; "
+            + (
+                alternatives
+                or "or use the tools of `papercoder-mcp serve` from an MCP client (they can use the client's "
+                "model, or hand the work to the agent)"
+            )
         )
     return AnthropicSampler(model=model or DEFAULT_MODEL)
 
@@ -180,7 +188,11 @@ def full(
     if out is None:
         fail("--out DIR is required: the directory to write the repository to")
     _check_out_dir(out, force)
-    sampler = _anthropic_sampler(model)
+    sampler = anthropic_sampler(
+        model,
+        "use --dry-run to see what a run would cost; or drive the stages from an MCP client "
+        "(`papercoder-mcp serve`), which can use the client's model or hand the work to the agent",
+    )
     with open_store() as store:
         run_id = _find_or_start_run(store, paper, resume, new)
         options = PipelineOptions(
@@ -312,7 +324,7 @@ def verify_cmd(
         ctx = StageContext(store=store, run_id=run)
         store.get_run(run)
         if repair:
-            ctx.sampler = _anthropic_sampler(model)
+            ctx.sampler = anthropic_sampler(model)
             report = anyio.run(
                 lambda: verify_and_repair(ctx, rounds=repair, smoke=smoke, smoke_install=smoke_install)
             )
