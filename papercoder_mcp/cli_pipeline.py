@@ -107,7 +107,7 @@ def _dry_run(paper: Path | None, resume: str | None, model: str | None) -> None:
     )
 
 
-def _progress_printer(progress: Progress | None):  # type: ignore[no-untyped-def]
+def _progress_printer(progress: Progress | None):
     task = progress.add_task("planning", total=None) if progress is not None else None
 
     def on_event(event: ProgressEvent) -> None:

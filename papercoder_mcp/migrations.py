@@ -13,7 +13,7 @@ from papercoder_mcp.errors import StoreError
 
 
 def m001_initial(db: sqlite_utils.Database) -> None:
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": str,
             "title": str,
@@ -27,8 +27,8 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"id", "status", "created_at", "updated_at"},
     )
-    db["runs"].create_index(["source_hash"])
-    db["artifacts"].create(
+    db.table("runs").create_index(["source_hash"])
+    db.table("artifacts").create(
         {
             "id": int,
             "run_id": str,
@@ -45,8 +45,8 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         foreign_keys=[("run_id", "runs", "id")],
         not_null={"run_id", "kind", "key", "version", "content", "created_at"},
     )
-    db["artifacts"].create_index(["run_id", "kind", "key", "version"], unique=True)
-    db["calls"].create(
+    db.table("artifacts").create_index(["run_id", "kind", "key", "version"], unique=True)
+    db.table("calls").create(
         {
             "id": int,
             "run_id": str,
@@ -69,7 +69,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["calls"].create_index(["run_id", "stage"])
+    db.table("calls").create_index(["run_id", "stage"])
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial]

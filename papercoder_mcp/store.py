@@ -173,7 +173,7 @@ class Store:
         row = run.model_dump()
         row["settings"] = json.dumps(run.settings, sort_keys=True)
         with self._write():
-            self.db["runs"].insert(row)
+            self.db.table("runs").insert(row)
         return run
 
     def get_run(self, run_id: str) -> Run:
@@ -206,7 +206,7 @@ class Store:
         if settings is not None:
             updates["settings"] = json.dumps(settings, sort_keys=True)
         with self._write():
-            self.db["runs"].update(run_id, updates)
+            self.db.table("runs").update(run_id, updates)
         return self.get_run(run_id)
 
     @staticmethod
@@ -248,7 +248,7 @@ class Store:
             )
             row = art.model_dump()
             row["metadata"] = json.dumps(art.metadata, sort_keys=True)
-            self.db["artifacts"].insert(row)
+            self.db.table("artifacts").insert(row)
             conn.execute("update runs set updated_at = ? where id = ?", [art.created_at, run_id])
         return art
 
@@ -310,7 +310,7 @@ class Store:
         row = call.model_dump(exclude={"id"})
         row["created_at"] = call.created_at or now_iso()
         with self._write():
-            self.db["calls"].insert(row)
+            self.db.table("calls").insert(row)
             row_id = self._scalar("select last_insert_rowid()")
         return call.model_copy(update={"id": row_id, "created_at": row["created_at"]})
 

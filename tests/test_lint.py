@@ -1,4 +1,4 @@
-"""Lint is part of the test run: ruff over the whole source tree."""
+"""Lint and types are part of the test run: ruff over the whole tree, mypy over the package."""
 
 from __future__ import annotations
 
@@ -20,4 +20,12 @@ def test_ruff_finds_nothing() -> None:
         text=True,
         timeout=120,
     )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_mypy_finds_nothing() -> None:
+    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent)) or shutil.which("mypy")
+    assert mypy, "mypy is part of the test extras: pip install -e '.[test]'"
+    # The files and settings are in pyproject.toml ([tool.mypy]).
+    out = subprocess.run([mypy], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr

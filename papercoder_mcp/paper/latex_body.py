@@ -390,7 +390,7 @@ class BodyWalker:
         self.counts[kind] += 1
         number = str(self.counts[kind])
         text = self.conv.to_text(remove_macros(arg[0], {"label": 1}))
-        cap = Caption(kind=kind, number=number, text=text)  # type: ignore[arg-type]
+        cap = Caption(kind=kind, number=number, text=text)
         self.captions.append(cap)
         self.float_captions.append(cap)
         label = f"{CAPTION_NAMES[kind]} {number}"

@@ -181,7 +181,7 @@ class _Assembler:
             footnotes=self.footnotes,
             references=self.references,
             source=self.source,
-            source_format=self.source_format,  # type: ignore[arg-type]
+            source_format=self.source_format,
         )
 
     def _block(self, block: Block, events: list[_Event], k: int) -> None:
@@ -189,7 +189,7 @@ class _Assembler:
             self.equations.append(Equation(text=block.text, label=block.label))
         elif block.kind == "caption":
             kind = {"Figure": "figure", "Table": "table", "Algorithm": "algorithm"}[block.label.split()[0]]
-            cap = Caption(kind=kind, number=block.label.split()[1], text=block.text)  # type: ignore[arg-type]
+            cap = Caption(kind=kind, number=block.label.split()[1], text=block.text)
             self.captions.append(cap)
             block.text = f"{block.label}: {cap.text}"
             # A table caption may also come right after its table.

@@ -112,7 +112,7 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
     widths: list[float] = []
     heights: list[float] = []
     has_images = False
-    for page in doc:
+    for page in doc.pages():
         raw_blocks, images = extract_page(page, cfg)
         has_images = has_images or bool(images) or bool(page.get_images())
         raw_blocks, _n = drop_line_numbers(raw_blocks, cfg)
@@ -150,7 +150,7 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
     ordered: list[TBlock] = []
     lefts: dict[tuple[int, str], float] = {}
     page_mids: dict[int, float] = {}
-    for page, blocks in zip(doc, pages, strict=True):
+    for page, blocks in zip(doc.pages(), pages, strict=True):
         pno = page.number
         width, height = widths[pno], heights[pno]
         page_mids[pno] = width / 2
@@ -414,8 +414,7 @@ def _front_matter(
                     names_here = True
             if names_here:
                 break  # in author grids the name is the first row of each block; the rest is affiliation
-    seen: set[str] = set()
-    paper.authors = [a for a in authors if not (a in seen or seen.add(a))][: cfg.max_authors]
+    paper.authors = list(dict.fromkeys(authors))[: cfg.max_authors]
 
 
 def _emit(blk: TBlock, paper: Paper, build: _Builder, body_size: float, cfg: ParserConfig) -> None:
@@ -431,7 +430,7 @@ def _emit(blk: TBlock, paper: Paper, build: _Builder, body_size: float, cfg: Par
     if blk.kind == "caption":
         kind, number = caption_of(blk) or ("figure", "")
         text = _paragraph_text(blk, body_size)
-        paper.captions.append(Caption(kind=kind, number=number, text=text, page=page))  # type: ignore[arg-type]
+        paper.captions.append(Caption(kind=kind, number=number, text=text, page=page))
         m = re.match(r"^\S+\s*[A-Z]?\d+(\.\d+)?", text)
         label = m.group(0) if m else ""
         build.add(Block(kind="caption", text=text, label=label, page=page))

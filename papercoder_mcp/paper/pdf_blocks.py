@@ -239,16 +239,16 @@ def find_tables(
         except Exception:  # pymupdf raises assorted errors on odd drawings; a table is optional
             continue
         for tab in tabs.tables:
-            box: Box = tuple(tab.bbox)  # type: ignore[assignment]
+            box: Box = tuple(tab.bbox)
             if tab.header is not None and tab.header.external and tab.header.bbox:
-                box = _union2(box, tuple(tab.header.bbox))  # type: ignore[arg-type]
+                box = _union2(box, tuple(tab.header.bbox))
             if tab.row_count < cfg.table_min_rows or tab.col_count < cfg.table_min_cols:
                 continue
             if any(_overlaps(box, f[0]) for f in found):
                 continue
             caption = _nearest_caption(box, captions, cfg)
             cells_boxes = [tuple(c) for c in tab.cells if c] + [box]
-            if caption is None or any(_cuts_words(c, words) for c in cells_boxes):  # type: ignore[arg-type]
+            if caption is None or any(_cuts_words(c, words) for c in cells_boxes):
                 continue
             try:
                 cells = [c for row in tab.extract() for c in row if c]

@@ -144,7 +144,7 @@ def _span(raw: dict) -> Span:
         bold=bool(flags & 16) or bool(BOLD_FONT.search(font)),
         italic=bool(flags & 2),
         superscript=bool(flags & 1),
-        bbox=tuple(raw["bbox"]),  # type: ignore[arg-type]
+        bbox=tuple(raw["bbox"]),
         origin_y=raw["origin"][1],
     )
 
@@ -204,7 +204,7 @@ def extract_page(page: pymupdf.Page, cfg: ParserConfig) -> tuple[list[list[Line]
             spans = [_span(s) for s in raw["spans"] if s["text"] and s.get("alpha", 255) != 0]
             if not any(s.text.strip() for s in spans):
                 continue
-            lines.append(Line(spans, tuple(raw["bbox"]), page.number))  # type: ignore[arg-type]
+            lines.append(Line(spans, tuple(raw["bbox"]), page.number))
         if lines:
             blocks.append(lines)
     area = page.rect.width * page.rect.height
@@ -325,7 +325,7 @@ def reading_order(blocks: list[TBlock], width: float, cfg: ParserConfig) -> list
     mid = width / 2
     tol = cfg.column_tol_share * width
     min_col_width = 0.25 * width
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for blk in blocks:
         blk.column = _column_of(blk.bbox, mid, tol)
         if blk.bbox[2] - blk.bbox[0] >= min_col_width:

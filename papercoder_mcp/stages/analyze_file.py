@@ -14,7 +14,7 @@ from papercoder_mcp.stages.base import Accepted, Stage, StageContext, StageResul
 MIN_ANALYSIS_CHARS = 200
 
 
-def file_task_or_error(ctx: StageContext, path: str, stage: str):  # type: ignore[no-untyped-def]
+def file_task_or_error(ctx: StageContext, path: str, stage: str):
     order = inputs.file_order(ctx, needed_by=stage)
     norm = normalize_repo_path(path)
     try:

@@ -269,7 +269,7 @@ def _check_module(mod: Module, tree: _Tree, excused: set[str]) -> list[Finding]:
             parent = parents.get(id(node))
             if parent is not None and _is_link_of(parent, node):
                 continue  # only the outermost expression of a chain is checked
-            root, links = key_chain(node)  # type: ignore[arg-type]
+            root, links = key_chain(node)
             name = _holder_name(root)
             holder = env.get(name) if name else None
             if holder is None and name and _looks_like_config(name) and name.startswith("self."):

@@ -109,17 +109,20 @@ def _named_in(name: str, design: str) -> bool:
     return re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", design) is not None
 
 
+def _decorator_name(node: ast.expr) -> str:
+    """`@x`, `@x(...)`, `@a.x`, `@a.x(...)` -> 'x'."""
+    target = node.func if isinstance(node, ast.Call) else node
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return getattr(target, "id", "")
+
+
 def _check_module(mod: Module, subclassed: set[str], design: str | None) -> list[Finding]:
     findings: list[Finding] = []
     comments = _todo_comments(mod.source) if design else []
     functions = _functions(mod.tree)
     for fn, cls in functions:
-        decorators = {
-            (d.func if isinstance(d, ast.Call) else d).attr
-            if isinstance(d.func if isinstance(d, ast.Call) else d, ast.Attribute)
-            else getattr(d.func if isinstance(d, ast.Call) else d, "id", "")
-            for d in fn.decorator_list
-        }
+        decorators = {_decorator_name(d) for d in fn.decorator_list}
         if decorators & _ABSTRACT:
             continue
         hook = cls is not None and (cls.name in subclassed or bool(_base_names(cls) & _ABSTRACT_BASES))

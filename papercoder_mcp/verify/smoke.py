@@ -252,7 +252,7 @@ def _import_findings(out: str, modules: dict[str, str], timed_out: bool, timeout
             started = None
         elif "fail" in msg:
             started = None
-            path = modules.get(msg["fail"], msg["fail"])
+            path = str(modules.get(msg["fail"], msg["fail"]))
             tb = str(msg.get("tb", ""))
             last = tb.strip().splitlines()[-1] if tb.strip() else "error"
             findings.append(
