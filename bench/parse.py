@@ -4,8 +4,8 @@
 
 Prints seconds per page and heading precision/recall/F1 (strict, soft, soft+level, see shared
 PARSING.md) per paper and parser; --write puts the table into the '## Parsing' section of
-bench/README.md. pymupdf4llm must be a 0.x release: 2.x is an empty shim for pymupdf 2.x, e.g.
-`pip install --target /tmp/p4llm --no-deps 'pymupdf4llm<0.3'` then PYTHONPATH=/tmp/p4llm.
+bench/README.md. pymupdf4llm must be a 0.x release (2.x is an empty shim for pymupdf 2.x):
+`pip install -e '.[bench]'` installs one.
 """
 
 from __future__ import annotations
@@ -47,11 +47,20 @@ NOTES = """\
 - `page.get_text()` has no notion of headings: its figures (in brackets) are an oracle that counts any
   text line equal to a reference heading, at level 1. They show what plain text loses (levels, and
   false hits like running text 'Attention'), not a parser.
-- pymupdf4llm is 0.2.9 (the 0.x line that runs on pymupdf 1.x; 2.0 on PyPI is an empty shim for
+- pymupdf4llm is {P4LLM} (the 0.x line that runs on pymupdf 1.x; 2.0 on PyPI is an empty shim for
   pymupdf 2.x), called with defaults. On this paper it marks only the title as a heading.
 - Timings are wall clock on a shared machine and move by +-30 % between runs; the ratio to
-  pymupdf4llm (about 4-5x) is stable. Most of our time is `get_text("dict")` and `find_tables` on
+  pymupdf4llm (3-5x over our runs) holds. Most of our time is `get_text("dict")` and `find_tables` on
   pages with a 'Table N' caption."""
+
+
+def _p4llm_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pymupdf4llm")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def ours(path: Path) -> list[Heading]:
@@ -171,7 +180,10 @@ def main() -> None:
         machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         body = (
             f"Measured {date.today().isoformat()} on {machine}; pymupdf {pymupdf.VersionBind}. "
-            f"`python bench/parse.py --write` (best of {args.repeat} runs).\n\n" + tab + "\n\n" + NOTES
+            f"`python bench/parse.py --write` (best of {args.repeat} runs).\n\n"
+            + tab
+            + "\n\n"
+            + NOTES.replace("{P4LLM}", _p4llm_version())
         )
         write_readme(body)
 

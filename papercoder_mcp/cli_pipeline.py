@@ -117,7 +117,7 @@ def _progress_printer(progress: Progress | None):
                 task,
                 total=event.total or None,
                 completed=event.done,
-                description=f"{label or 'done'}  [cost {format_cost(event.total_cost_usd)}]",
+                description=f"{label or 'done'}  [{event.total_tokens:,} tokens, {format_cost(event.total_cost_usd)}]",
             )
         if event.kind == "step_failed":
             warn(f"{label}: {event.message}")

@@ -50,7 +50,7 @@ class ProgressEvent(BaseModel):
     total: int = 0
     cost_usd: float | None = 0.0
     total_cost_usd: float = 0.0
-    output_tokens: int = 0
+    total_tokens: int = Field(0, description="tokens in and out of every call of the run so far")
     message: str = ""
 
 
@@ -106,7 +106,12 @@ class _Tracker:
             return
         event.done = len(self.outcomes)
         event.total = self.total
-        event.total_cost_usd = self.store.total_cost(self.run_id)
+        summary = self.store.cost_summary(self.run_id)
+        event.total_cost_usd = summary.total_usd
+        event.total_tokens = sum(
+            s.input_tokens + s.output_tokens + s.cache_read_tokens + s.cache_write_tokens
+            for s in summary.by_stage
+        )
         result = self.callback(event)
         if inspect.isawaitable(result):
             await result

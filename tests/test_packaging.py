@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_wheel_maps_tools_resources_prompts_under_papercoder_mcp(tmp_path: Path) -> None:
+def build_wheel(out_dir: Path) -> Path:
     out = subprocess.run(
         [
             sys.executable,
@@ -22,14 +22,19 @@ def test_wheel_maps_tools_resources_prompts_under_papercoder_mcp(tmp_path: Path)
             "--no-build-isolation",
             "-q",
             "-w",
-            str(tmp_path),
+            str(out_dir),
         ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert out.returncode == 0, out.stderr
-    (wheel,) = tmp_path.glob("papercoder_mcp-*.whl")
+    (wheel,) = out_dir.glob("papercoder_mcp-*.whl")
+    return wheel
+
+
+def test_wheel_maps_tools_resources_prompts_under_papercoder_mcp(tmp_path: Path) -> None:
+    wheel = build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith((".dist-info", ".data"))}
     assert top == {"papercoder_mcp"}
@@ -49,3 +54,40 @@ def test_wheel_maps_tools_resources_prompts_under_papercoder_mcp(tmp_path: Path)
         for f in ROOT.joinpath(folder).iterdir():
             if f.suffix in (".py", ".md"):
                 assert f"papercoder_mcp/{folder}/{f.name}" in names
+
+
+def test_the_installed_wheel_runs_on_its_own(tmp_path: Path) -> None:
+    """A venv holding only the wheel (dependencies borrowed by path, without the editable install's hook)."""
+    wheel = build_wheel(tmp_path / "dist")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    # A plain path entry: .pth files inside the borrowed directory (the editable hook) are not run.
+    deps = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "pydantic").exists())
+    (site / "borrowed_deps.pth").write_text(str(deps) + "\n")
+    python = venv / "bin" / "python"
+    probe = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import papercoder_mcp, papercoder_mcp.tools.make_plan; "
+            "from papercoder_mcp import prompts; prompts.load('system'); print(papercoder_mcp.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # not the source tree, whose papercoder_mcp/ would shadow the installed one
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip().startswith(str(site))
+    version = subprocess.run(
+        [str(python), "-m", "papercoder_mcp", "--version"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert version.returncode == 0 and version.stdout.startswith("papercoder-mcp "), version.stderr

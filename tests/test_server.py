@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult
@@ -296,3 +297,18 @@ class TestEditAndResources:
             assert "severity" in got.messages[0].content.text  # type: ignore[union-attr]
             got = await client.get_prompt("explain_run", {"run_id": run_id})
             assert "make_plan: done" in got.messages[0].content.text  # type: ignore[union-attr]
+
+
+class TestSubscriptions:
+    async def test_subscribers_hear_when_an_artifact_changes(self, store: Store, paper: Path) -> None:
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            run_id = await start(client, paper)
+            plan_uri = f"papercoder://runs/{run_id}/plan"
+            heard: list[str] = []
+            async with client.listen(resource_subscriptions=[plan_uri]) as events:
+                data(await client.call_tool("make_plan", {"run_id": run_id}))
+                with anyio.move_on_after(2):
+                    async for event in events:
+                        heard.append(str(event.uri))  # type: ignore[union-attr]
+                        break
+            assert heard == [plan_uri]
