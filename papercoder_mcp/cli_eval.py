@@ -7,14 +7,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import anyio
 import typer
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from papercoder_mcp.cli import app, console, fail, format_cost, info, open_store
-from papercoder_mcp.cli_pipeline import anthropic_sampler
+from papercoder_mcp.cli_pipeline import anthropic_sampler, run_closing
 from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
 from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
 from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES, load_rubric
@@ -72,15 +71,17 @@ def eval_command(
         store.get_run(run)
         if mode is EvalMode.judge:
             info(f"judging run {run} with {samples} sample(s)")
-            result: JudgeResult | RubricResult = anyio.run(
+            result: JudgeResult | RubricResult = run_closing(
+                sampler,
                 lambda: judge_run(
                     ctx, samples=samples, reference_dir=reference, budget_tokens=budget, force=force
-                )
+                ),
             )
         else:
             assert rubric_data is not None
             info(f"grading run {run} against {rubric}")
-            result = anyio.run(
+            result = run_closing(
+                sampler,
                 lambda: grade_run(
                     ctx,
                     rubric_data,
@@ -88,7 +89,7 @@ def eval_command(
                     batch_size=batch_size,
                     budget_tokens=budget,
                     force=force,
-                )
+                ),
             )
     if as_json:
         typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))

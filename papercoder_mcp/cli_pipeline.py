@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import anyio
 import typer
@@ -20,6 +21,7 @@ from papercoder_mcp.store import Store
 if TYPE_CHECKING:
     from papercoder_mcp.samplers.anthropic import AnthropicSampler
 
+T = TypeVar("T")
 EXIT_INCOMPLETE = 1
 EXIT_INTERRUPTED = 130
 
@@ -27,6 +29,20 @@ EXIT_INTERRUPTED = 130
 def _check_out_dir(out: Path, force: bool) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         fail(f"{out} is not empty; choose an empty directory or pass --force to replace it")
+
+
+def run_closing(sampler: AnthropicSampler, work: Callable[[], Awaitable[T]]) -> T:
+    """Run async work, then close the sampler's HTTP client inside the same event loop.
+
+    A client left open is closed later by the garbage collector, in whatever loop runs then."""
+
+    async def main() -> T:
+        try:
+            return await work()
+        finally:
+            await sampler.aclose()
+
+    return anyio.run(main)
 
 
 def anthropic_sampler(model: str | None, alternatives: str = "") -> AnthropicSampler:
@@ -214,9 +230,13 @@ def full(
                     TimeElapsedColumn(),
                     console=err_console,
                 ) as bar:
-                    result = anyio.run(run_pipeline, store, run_id, sampler, options, _progress_printer(bar))
+                    printer = _progress_printer(bar)
+                    result = run_closing(
+                        sampler, lambda: run_pipeline(store, run_id, sampler, options, printer)
+                    )
             else:
-                result = anyio.run(run_pipeline, store, run_id, sampler, options, _progress_printer(None))
+                printer = _progress_printer(None)
+                result = run_closing(sampler, lambda: run_pipeline(store, run_id, sampler, options, printer))
         except KeyboardInterrupt:
             store.update_run(run_id, status="interrupted")
             info(
@@ -324,9 +344,11 @@ def verify_cmd(
         ctx = StageContext(store=store, run_id=run)
         store.get_run(run)
         if repair:
-            ctx.sampler = anthropic_sampler(model)
-            report = anyio.run(
-                lambda: verify_and_repair(ctx, rounds=repair, smoke=smoke, smoke_install=smoke_install)
+            sampler = anthropic_sampler(model)
+            ctx.sampler = sampler
+            report = run_closing(
+                sampler,
+                lambda: verify_and_repair(ctx, rounds=repair, smoke=smoke, smoke_install=smoke_install),
             )
             verification = report.verification
             for r in report.rounds:

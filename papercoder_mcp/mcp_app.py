@@ -63,12 +63,23 @@ class App:
     bus: InMemorySubscriptionBus = field(default_factory=InMemorySubscriptionBus)
     anthropic_sampler: Sampler | None = None
 
+    owns_sampler: bool = False
+
     def anthropic(self) -> Sampler | None:
         if self.anthropic_sampler is None and os.environ.get("ANTHROPIC_API_KEY"):
             from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL, AnthropicSampler
 
             self.anthropic_sampler = AnthropicSampler(model=self.model or DEFAULT_MODEL)
+            self.owns_sampler = True
         return self.anthropic_sampler
+
+    async def aclose(self) -> None:
+        """Close the HTTP client of a sampler this app made (one passed in belongs to its caller)."""
+        sampler, self.anthropic_sampler = self.anthropic_sampler, None
+        if self.owns_sampler and sampler is not None:
+            close = getattr(sampler, "aclose", None)
+            if close is not None:
+                await close()
 
     async def changed(self, run_id: str, kind: str, key: str = "") -> None:
         """Tell subscribers that an artifact (and so its run's manifest) changed."""

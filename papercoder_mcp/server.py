@@ -84,7 +84,10 @@ def build_server(
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[App]:
         log.info("papercoder-mcp serving store %s (sampler: %s)", store.path, sampler)
-        yield app
+        try:
+            yield app
+        finally:
+            await app.aclose()
 
     server = MCPServer(
         "papercoder-mcp",
