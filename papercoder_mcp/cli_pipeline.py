@@ -22,6 +22,17 @@ if TYPE_CHECKING:
     from papercoder_mcp.samplers.anthropic import AnthropicSampler
 
 T = TypeVar("T")
+
+SmokeOption = Annotated[
+    bool,
+    typer.Option("--smoke", help="Also import the modules and run the entry point with --help (confined)"),
+]
+SmokeInstallOption = Annotated[
+    bool, typer.Option("--smoke-install", help="Smoke run: install requirements into a throwaway venv")
+]
+AllowFindingsOption = Annotated[
+    bool, typer.Option("--allow-findings", help="Export even if verification errors remain")
+]
 EXIT_INCOMPLETE = 1
 EXIT_INTERRUPTED = 130
 
@@ -184,18 +195,9 @@ def full(
     repair_rounds: Annotated[
         int, typer.Option("--repair-rounds", min=0, help="Rounds of repairs at most")
     ] = 3,
-    smoke: Annotated[
-        bool,
-        typer.Option(
-            "--smoke", help="Also import the modules and run the entry point with --help (confined)"
-        ),
-    ] = False,
-    smoke_install: Annotated[
-        bool, typer.Option("--smoke-install", help="Smoke run: install requirements into a throwaway venv")
-    ] = False,
-    allow_findings: Annotated[
-        bool, typer.Option("--allow-findings", help="Export even if verification errors remain")
-    ] = False,
+    smoke: SmokeOption = False,
+    smoke_install: SmokeInstallOption = False,
+    allow_findings: AllowFindingsOption = False,
 ) -> None:
     """Turn a paper into a repository end to end (resumable: re-running continues where it stopped)."""
     if dry_run:
@@ -302,9 +304,7 @@ def export_cmd(
     run: Annotated[str, typer.Argument(help="Run id")],
     out: Annotated[Path, typer.Argument(help="Directory to write the repository to")],
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty directory")] = False,
-    allow_findings: Annotated[
-        bool, typer.Option("--allow-findings", help="Export even if verification errors remain")
-    ] = False,
+    allow_findings: AllowFindingsOption = False,
 ) -> None:
     """Write a finished run's repository to a directory (refuses an incomplete or failing run)."""
     from papercoder_mcp.export import export_repo
@@ -322,15 +322,8 @@ def export_cmd(
 @app.command("verify")
 def verify_cmd(
     run: Annotated[str, typer.Argument(help="Run id")],
-    smoke: Annotated[
-        bool,
-        typer.Option(
-            "--smoke", help="Also import the modules and run the entry point with --help (confined)"
-        ),
-    ] = False,
-    smoke_install: Annotated[
-        bool, typer.Option("--smoke-install", help="Smoke run: install requirements into a throwaway venv")
-    ] = False,
+    smoke: SmokeOption = False,
+    smoke_install: SmokeInstallOption = False,
     repair: Annotated[
         int, typer.Option("--repair", min=0, help="Rounds of model repairs (needs ANTHROPIC_API_KEY)")
     ] = 0,

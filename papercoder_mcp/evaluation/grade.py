@@ -35,8 +35,8 @@ from papercoder_mcp.evaluation.steps import (
     prefix_blocks,
     put_once,
     run_keys,
-    sample_inputs,
     set_budget,
+    store_aggregate,
     total_cost,
 )
 from papercoder_mcp.samplers.base import SampleRequest
@@ -247,18 +247,13 @@ def summarize_rubric(ctx: StageContext, keys: list[str], cost_usd: float | None 
         budget_tokens=budget_of(ctx),
         cost_usd=cost_usd,
     )
-    inputs_id = sample_inputs(ctx, keys)
-    current = ctx.store.find_artifact(ctx.run_id, KIND, RESULT_KEY)
-    if current is None or current.input_hash != inputs_id:
-        ctx.store.put_artifact(
-            ctx.run_id,
-            KIND,
-            result.model_dump_json(indent=2),
-            key=RESULT_KEY,
-            format="json",
-            input_hash=inputs_id,
-            metadata={"stage": STAGE.name, "score_percent": result.score_percent, "rubric": digest},
-        )
+    store_aggregate(
+        ctx,
+        RESULT_KEY,
+        result,
+        keys,
+        {"stage": STAGE.name, "score_percent": result.score_percent, "rubric": digest},
+    )
     return result
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import anyio
+from pydantic import BaseModel
 
 from papercoder_mcp.errors import StageError
 from papercoder_mcp.evaluation.repo_context import (
@@ -168,3 +169,21 @@ def sample_inputs(ctx: StageContext, keys: list[str]) -> str:
         art = ctx.store.get_artifact(ctx.run_id, KIND, key)
         parts.append([key, art.version, art.input_hash])
     return canonical_hash(parts)
+
+
+def store_aggregate(
+    ctx: StageContext, result_key: str, result: BaseModel, parts: list[str], metadata: dict[str, Any]
+) -> None:
+    """Store an aggregate (judge mean, rubric score) unless the current one was made from the same parts."""
+    inputs_id = sample_inputs(ctx, parts)
+    current = ctx.store.find_artifact(ctx.run_id, KIND, result_key)
+    if current is None or current.input_hash != inputs_id:
+        ctx.store.put_artifact(
+            ctx.run_id,
+            KIND,
+            result.model_dump_json(indent=2),
+            key=result_key,
+            format="json",
+            input_hash=inputs_id,
+            metadata=metadata,
+        )
