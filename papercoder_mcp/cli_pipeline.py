@@ -37,11 +37,6 @@ EXIT_INCOMPLETE = 1
 EXIT_INTERRUPTED = 130
 
 
-def _check_out_dir(out: Path, force: bool) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        fail(f"{out} is not empty; choose an empty directory or pass --force to replace it")
-
-
 def run_closing(sampler: AnthropicSampler, work: Callable[[], Awaitable[T]]) -> T:
     """Run async work, then close the sampler's HTTP client inside the same event loop.
 
@@ -185,7 +180,7 @@ def full(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print planned calls and cost; call no model")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out directory")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in --out")] = False,
     refine: Annotated[
         bool, typer.Option("--refine", help="Critique and improve plan, design, order, config and analyses")
     ] = False,
@@ -205,7 +200,9 @@ def full(
         return
     if out is None:
         fail("--out DIR is required: the directory to write the repository to")
-    _check_out_dir(out, force)
+    from papercoder_mcp.export import check_out_dir
+
+    check_out_dir(out, force)  # before any money is spent
     sampler = anthropic_sampler(
         model,
         "use --dry-run to see what a run would cost; or drive the stages from an MCP client "
@@ -303,7 +300,7 @@ def cost(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
 def export_cmd(
     run: Annotated[str, typer.Argument(help="Run id")],
     out: Annotated[Path, typer.Argument(help="Directory to write the repository to")],
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty directory")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in DIR")] = False,
     allow_findings: AllowFindingsOption = False,
 ) -> None:
     """Write a finished run's repository to a directory (refuses an incomplete or failing run)."""

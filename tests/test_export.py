@@ -35,7 +35,8 @@ class TestExport:
         ctx = await finished_run(tmp_path)
         out = tmp_path / "repo"
         result = export_repo(ctx.store, ctx.run_id, out)
-        names = sorted(p.name for p in out.iterdir() if p.name != ".git")
+        assert json.loads((out / ".papercoder-export.json").read_text())["run_id"] == ctx.run_id
+        names = sorted(p.name for p in out.iterdir() if p.name not in (".git", ".papercoder-export.json"))
         assert names == sorted(
             [
                 "README.md",
@@ -58,16 +59,23 @@ class TestExport:
         if shutil.which("git"):
             assert len(result.git_commit) == 40
 
-    async def test_refuses_a_non_empty_directory_unless_forced(self, tmp_path: Path) -> None:
+    async def test_refuses_a_non_empty_directory_and_force_replaces_only_an_earlier_export(
+        self, tmp_path: Path
+    ) -> None:
         ctx = await finished_run(tmp_path)
         out = tmp_path / "repo"
         out.mkdir()
         (out / "keep.txt").write_text("mine")
         with pytest.raises(PaperCoderError, match="not empty"):
             export_repo(ctx.store, ctx.run_id, out)
+        with pytest.raises(PaperCoderError, match="was not written by papercoder-mcp export"):
+            export_repo(ctx.store, ctx.run_id, out, force=True)
         assert (out / "keep.txt").read_text() == "mine"
-        export_repo(ctx.store, ctx.run_id, out, force=True)
-        assert not (out / "keep.txt").exists() and (out / "main.py").exists()
+        fresh = tmp_path / "fresh"
+        export_repo(ctx.store, ctx.run_id, fresh)
+        (fresh / "scratch.txt").write_text("left by the user")
+        export_repo(ctx.store, ctx.run_id, fresh, force=True)
+        assert not (fresh / "scratch.txt").exists() and (fresh / "main.py").exists()
 
     async def test_an_incomplete_run_exports_nothing(self, tmp_path: Path) -> None:
         ctx = await finished_run(tmp_path)
@@ -132,7 +140,10 @@ class TestVerifiedExport:
     async def test_data_the_code_reads_is_listed_in_the_readme(self, tmp_path: Path) -> None:
         ctx = await finished_run(tmp_path)
         code = ctx.store.get_artifact(ctx.run_id, "code", "main.py").content
-        reads = code + '\n\ndef load_rows() -> list[str]:\n    with open("data/train.csv") as fh:\n        return fh.readlines()\n'
+        reads = (
+            code
+            + '\n\ndef load_rows() -> list[str]:\n    with open("data/train.csv") as fh:\n        return fh.readlines()\n'
+        )
         from papercoder_mcp.edits import edit_artifact
 
         edit_artifact(ctx.store, ctx.run_id, "code", reads, "main.py")

@@ -16,7 +16,7 @@ from papercoder_mcp.mcp_app import app_of
 from papercoder_mcp.tools._params import RunId
 
 TITLE = "Write the repository to a directory"
-# With force it replaces the directory's contents.
+# With force it replaces an earlier export in the same directory (never a directory it did not write).
 ANNOTATIONS = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
 )
@@ -26,7 +26,7 @@ async def export_repo(
     run_id: RunId,
     out_dir: Annotated[str, Field(description="directory on the server's machine; must be empty or absent")],
     ctx: Context,
-    force: Annotated[bool, Field(description="replace the contents of a non-empty directory")] = False,
+    force: Annotated[bool, Field(description="replace an earlier export in out_dir (nothing else)")] = False,
     allow_findings: Annotated[
         bool,
         Field(description="export even though verification errors remain (they are listed in the README)"),
