@@ -123,9 +123,15 @@ def resolve_mode(app: App, requested: SamplerMode, ctx: Context) -> tuple[Resolv
         return "anthropic", ""
     if client_can_sample(ctx):
         return "sampling", ""
+    caps = ctx.client_capabilities
+    why = (
+        f"this client's protocol ({ctx.protocol_version}) predates sampling inside tool calls"
+        if caps and caps.sampling
+        else "this client cannot serve sampling"
+    )
     return "handoff", (
-        "The server has no ANTHROPIC_API_KEY and this client cannot serve sampling, so the prompt is handed "
-        "to you: write the answer and send it with submit_artifact."
+        f"The server has no ANTHROPIC_API_KEY and {why}, so the prompt is handed to you: write the answer "
+        "and send it with submit_artifact."
     )
 
 

@@ -312,3 +312,18 @@ class TestSubscriptions:
                         heard.append(str(event.uri))  # type: ignore[union-attr]
                         break
             assert heard == [plan_uri]
+
+
+class TestLegacyClients:
+    async def test_a_2025_client_with_sampling_gets_handoff_not_an_input_request(
+        self, store: Store, paper: Path
+    ) -> None:
+        callback = ModelCallback()
+        async with Client(build_server(store), sampling_callback=callback, mode="legacy") as client:
+            assert client.protocol_version < "2026-07-28"
+            run_id = await start(client, paper)
+            result = data(await client.call_tool("make_plan", {"run_id": run_id}))
+            assert result["status"] == "handoff" and "predates sampling inside tool calls" in result["note"]
+            assert callback.asked == []
+            report = data(await client.call_tool("get_run", {"run_id": run_id}))
+            assert report["next_step"] == "make_plan()"
