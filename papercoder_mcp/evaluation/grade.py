@@ -31,9 +31,9 @@ from papercoder_mcp.evaluation.rubric import (
 from papercoder_mcp.evaluation.steps import (
     KIND,
     budget_of,
-    pending,
     prefix_blocks,
     put_once,
+    require_current,
     run_keys,
     set_budget,
     store_aggregate,
@@ -194,11 +194,7 @@ def plan_rubric(
 
 def summarize_rubric(ctx: StageContext, keys: list[str], cost_usd: float | None = None) -> RubricResult:
     """Aggregate the stored batches (all must be current) and store the result as evaluation `rubric`."""
-    stale = pending(STAGE, ctx, keys)
-    if stale:
-        raise StageError(
-            f"{len(stale)} rubric batch(es) are missing or out of date ({', '.join(stale)}); evaluate again"
-        )
+    require_current(STAGE, ctx, keys, "rubric batch")
     digest, _ = parse_batch_key(keys[0])
     spec = load_spec(ctx, digest)
     by_id = {leaf.id: leaf for leaf in spec.leaves}

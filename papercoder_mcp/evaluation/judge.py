@@ -22,8 +22,8 @@ from papercoder_mcp.evaluation.steps import (
     KIND,
     budget_of,
     load_reference,
-    pending,
     prefix_blocks,
+    require_current,
     run_keys,
     set_budget,
     snapshot_reference,
@@ -114,11 +114,7 @@ def plan_judge(
 
 def summarize_judge(ctx: StageContext, keys: list[str], cost_usd: float | None = None) -> JudgeResult:
     """Aggregate the stored samples (all must be current) and store the result as evaluation `judge`."""
-    stale = pending(STAGE, ctx, keys)
-    if stale:
-        raise StageError(
-            f"{len(stale)} judge sample(s) are missing or out of date ({', '.join(stale)}); evaluate again"
-        )
+    require_current(STAGE, ctx, keys, "judge sample")
     variant, _ = parse_judge_key(keys[0])
     reference = reference_digest(variant)
     _, selection, ref_selection = prefix_blocks(ctx, STAGE.name, reference)

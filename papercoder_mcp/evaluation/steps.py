@@ -187,3 +187,12 @@ def store_aggregate(
             input_hash=inputs_id,
             metadata=metadata,
         )
+
+
+def require_current(stage: Stage, ctx: StageContext, keys: list[str], what: str) -> None:
+    """Refuse to aggregate when any part (judge sample, rubric batch) is missing or out of date."""
+    stale = pending(stage, ctx, keys)
+    if stale:
+        raise StageError(
+            f"{len(stale)} {what}(s) are missing or out of date ({', '.join(stale)}); evaluate again"
+        )
