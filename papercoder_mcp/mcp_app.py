@@ -29,12 +29,12 @@ from papercoder_mcp.client_sampling import (
 )
 from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.handoff import make_handoff
-from papercoder_mcp.mcp_results import PipelineToolResult, StageToolResult
+from papercoder_mcp.mcp_results import PipelineOutcome, PipelineToolResult, StageToolResult
 from papercoder_mcp.orchestrator import PipelineOptions, ProgressEvent, StepOutcome, run_pipeline
 from papercoder_mcp.records import Artifact
 from papercoder_mcp.samplers.base import Sampler
 from papercoder_mcp.stages import Stage, StageContext, StageResult, run_stage, set_guidance
-from papercoder_mcp.status import ready_steps, run_status
+from papercoder_mcp.status import RunStatus, ready_steps, run_status
 from papercoder_mcp.store import Store
 
 SamplerMode = Literal["auto", "anthropic", "sampling", "handoff"]
@@ -249,9 +249,10 @@ async def drive_pipeline(
         raise ToolError(str(exc)) from exc
 
 
-def _counts(app: App, run_id: str) -> tuple[int, int, bool]:
+def _progress(app: App, run_id: str) -> tuple[RunStatus, int, int]:
+    """The run's status, and how many of its known steps are done."""
     status = run_status(app.store, run_id)
-    return sum(s.status == "done" for s in status.steps), len(status.steps), status.complete
+    return status, sum(s.status == "done" for s in status.steps), len(status.steps)
 
 
 async def _pipeline_api(
@@ -274,7 +275,7 @@ async def _pipeline_api(
 
     options = PipelineOptions(concurrency=concurrency, max_cost_usd=max_cost_usd)
     result = await run_pipeline(app.store, run_id, sampler, options, progress)
-    done, total, _ = _counts(app, run_id)
+    _, done, total = _progress(app, run_id)
     return PipelineToolResult(
         run_id=run_id,
         status=result.status,
@@ -298,63 +299,45 @@ async def _pipeline_sampling(app: App, ctx: Context, run_id: str) -> PipelineToo
     ]
     for r in got.results:
         await app.changed(run_id, r.artifact.kind, r.key)
-    done, total, complete = _counts(app, run_id)
-    cost = app.store.total_cost(run_id)
-    if got.failures:
+    status, done, total = _progress(app, run_id)
+
+    def result(outcome: PipelineOutcome, message: str, next_calls: list[str]) -> PipelineToolResult:
         return PipelineToolResult(
             run_id=run_id,
-            status="failed",
-            message="; ".join(got.failures) + ". Call run_pipeline again to retry.",
+            status=outcome,
+            message=message,
             done=done,
             total=total,
-            cost_usd=cost,
+            cost_usd=app.store.total_cost(run_id),
             sampler=SAMPLER_NAME,
             steps=steps,
-            next=[f"run_pipeline(run_id={run_id!r})"],
+            next=next_calls,
         )
-    if complete:
+
+    again = [f"run_pipeline(run_id={run_id!r})"]
+    if got.failures:
+        return result("failed", "; ".join(got.failures) + ". Call run_pipeline again to retry.", again)
+    if status.complete:
         app.store.update_run(run_id, status="complete")
-        return PipelineToolResult(
-            run_id=run_id,
-            status="complete",
-            message="every stage finished and every file was generated",
-            done=done,
-            total=total,
-            cost_usd=cost,
-            sampler=SAMPLER_NAME,
-            steps=steps,
-            next=suggest_next(app.store, run_id),
+        return result(
+            "complete", "every stage finished and every file was generated", suggest_next(app.store, run_id)
         )
     if state.round >= app.max_rounds:
-        return PipelineToolResult(
-            run_id=run_id,
-            status="partial",
-            message=f"{done} of {total} steps done; call run_pipeline again to continue (finished steps are kept)",
-            done=done,
-            total=total,
-            cost_usd=cost,
-            sampler=SAMPLER_NAME,
-            steps=steps,
-            next=[f"run_pipeline(run_id={run_id!r})"],
+        return result(
+            "partial",
+            f"{done} of {total} steps done; call run_pipeline again to continue (finished steps are kept)",
+            again,
         )
     asked = {k.rsplit("|", 2)[0] for k in got.reasks}
     requests = dict(got.reasks)
-    for stage, key in ready_steps(app.store, run_id):
+    for stage, key in ready_steps(app.store, run_id, status):
         if f"{stage.name}|{key}" in asked:
             continue
         prepared = stage.prepare(sctx, key)
         requests[request_key(prepared, 0)] = to_create_message(prepared.request)
     if not requests:
-        return PipelineToolResult(
-            run_id=run_id,
-            status="failed",
-            message="no step can run; see get_run for what is missing",
-            done=done,
-            total=total,
-            cost_usd=cost,
-            sampler=SAMPLER_NAME,
-            steps=steps,
-            next=[f"get_run(run_id={run_id!r})"],
+        return result(
+            "failed", "no step can run; see get_run for what is missing", [f"get_run(run_id={run_id!r})"]
         )
     state.round += 1
     await ctx.report_progress(done, total, f"asking the client's model for {len(requests)} step(s)")
@@ -363,8 +346,9 @@ async def _pipeline_sampling(app: App, ctx: Context, run_id: str) -> PipelineToo
 
 def _pipeline_handoff(app: App, run_id: str, include_context: bool, note: str) -> PipelineToolResult:
     sctx = StageContext(store=app.store, run_id=run_id)
-    done, total, complete = _counts(app, run_id)
-    ready = [] if complete else ready_steps(app.store, run_id)
+    status, done, total = _progress(app, run_id)
+    complete = status.complete
+    ready = [] if complete else ready_steps(app.store, run_id, status)
     handoffs = [
         make_handoff(run_id, stage, stage.prepare(sctx, key), include_context) for stage, key in ready
     ]

@@ -47,9 +47,12 @@ class ParseResult(BaseModel):
     next: list[str]
 
 
+PipelineOutcome = Literal["complete", "failed", "budget_exceeded", "partial", "handoff"]
+
+
 class PipelineToolResult(BaseModel):
     run_id: str
-    status: Literal["complete", "failed", "budget_exceeded", "partial", "handoff"]
+    status: PipelineOutcome
     message: str
     done: int = Field(description="steps done (fresh) so far")
     total: int = Field(description="steps known so far (grows once the file list is known)")
