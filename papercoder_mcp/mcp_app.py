@@ -31,6 +31,7 @@ from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.handoff import make_handoff
 from papercoder_mcp.mcp_results import PipelineOutcome, PipelineToolResult, StageToolResult
 from papercoder_mcp.orchestrator import PipelineOptions, ProgressEvent, StepOutcome, run_pipeline
+from papercoder_mcp.paths import normalize_repo_path
 from papercoder_mcp.records import Artifact
 from papercoder_mcp.samplers.base import Sampler
 from papercoder_mcp.stages import Stage, StageContext, StageResult, run_stage, set_guidance
@@ -178,6 +179,7 @@ async def drive_stage(
     app = app_of(ctx)
     try:
         app.store.get_run(run_id)
+        key = normalize_repo_path(key) if stage.per_file else key
         sctx = StageContext(store=app.store, run_id=run_id)
         set_guidance(sctx, stage.name, key, guidance)
         mode, note = resolve_mode(app, sampler, ctx)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import InputRequiredResult
 
-from papercoder_mcp.errors import UnsafePath
 from papercoder_mcp.mcp_app import drive_stage
 from papercoder_mcp.mcp_results import StageToolResult
-from papercoder_mcp.paths import normalize_repo_path
 from papercoder_mcp.stages import ANALYZE_FILE
 from papercoder_mcp.tools._params import (
     STAGE_ANNOTATIONS,
@@ -39,15 +36,11 @@ async def analyze_file(
     Call it for every file after write_config; the analyses are independent of each other. Returns the
     analysis (Markdown); next: generate_file for files whose dependencies have code.
     """
-    try:
-        key = normalize_repo_path(path)
-    except UnsafePath as exc:
-        raise ToolError(str(exc)) from exc
     return await drive_stage(
         ctx,
         ANALYZE_FILE,
         run_id,
-        key,
+        path,
         guidance=guidance,
         sampler=sampler,
         force=force,
