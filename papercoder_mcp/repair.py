@@ -13,8 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import BudgetExceeded, PaperCoderError
-from papercoder_mcp.records import Artifact
-from papercoder_mcp.stages import GENERATE_FILE, REPAIR_FILE, StageContext, run_stage
+from papercoder_mcp.stages import REPAIR_FILE, StageContext, run_stage
 from papercoder_mcp.stages.inputs import file_order
 from papercoder_mcp.store import canonical_hash
 from papercoder_mcp.verify import smoke_run, verify_run
@@ -118,28 +117,6 @@ def verify_and_store(ctx: StageContext, *, smoke: bool = False, smoke_install: b
     return verification
 
 
-def _carry_over(ctx: StageContext, fresh_before: set[str], repaired: list[str]) -> list[Artifact]:
-    """Keep the dependents of repaired files current: their code is unchanged, only their inputs moved.
-
-    Without this, the next pipeline run would regenerate every dependent of a repaired file (and
-    lose its own repairs) just because the dependency's code, part of its prompt, changed."""
-    carried = []
-    for art in ctx.store.list_artifacts(ctx.run_id, "code"):
-        if art.key in fresh_before and art.key not in repaired and not GENERATE_FILE.is_fresh(ctx, art.key):
-            carried.append(
-                ctx.store.put_artifact(
-                    ctx.run_id,
-                    "code",
-                    art.content,
-                    key=art.key,
-                    format=art.format,
-                    input_hash=GENERATE_FILE.prepare(ctx, art.key).input_hash,
-                    metadata={**art.metadata, "source": "carried", "after_repair_of": repaired},
-                )
-            )
-    return carried
-
-
 async def verify_and_repair(
     ctx: StageContext, *, rounds: int = DEFAULT_ROUNDS, smoke: bool = False, smoke_install: bool = False
 ) -> RepairReport:
@@ -161,15 +138,11 @@ async def verify_and_repair(
                 reused=reused and not history,
             )
         targets = sorted({f.file for f in todo})
-        fresh_before = {path for path in files if GENERATE_FILE.is_fresh(ctx, path)}
         failed: list[str] = []
-        repaired: list[str] = []
         for path in targets:
             try:
                 await run_stage(REPAIR_FILE, ctx, path)
-                repaired.append(path)
             except BudgetExceeded as exc:
-                _carry_over(ctx, fresh_before, repaired)
                 history.append(
                     RepairRound(
                         round=number,
@@ -184,7 +157,6 @@ async def verify_and_repair(
                 )
             except PaperCoderError as exc:
                 failed.append(f"{path}: {exc}")
-        _carry_over(ctx, fresh_before, repaired)
         verification = verify_and_store(ctx, smoke=smoke, smoke_install=smoke_install)
         after = [f for f in problems(verification) if f.file in files]
         history.append(

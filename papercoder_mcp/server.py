@@ -27,6 +27,7 @@ from papercoder_mcp.tools import (
     make_plan,
     order_files,
     parse_paper,
+    repair_file,
     run_pipeline,
     submit_artifact,
     verify_repo,
@@ -47,6 +48,7 @@ TOOL_MODULES = [
     get_run,
     list_runs,
     verify_repo,
+    repair_file,
     evaluate_repo,
     export_repo,
 ]

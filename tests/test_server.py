@@ -79,6 +79,7 @@ class TestListing:
                 "list_runs",
                 "export_repo",
                 "verify_repo",
+                "repair_file",
                 "evaluate_repo",
             }
             assert tools["get_run"].annotations.read_only_hint is True
@@ -327,3 +328,42 @@ class TestLegacyClients:
             assert callback.asked == []
             report = data(await client.call_tool("get_run", {"run_id": run_id}))
             assert report["next_step"] == "make_plan()"
+
+
+class TestVerifyAndRepairThroughMcp:
+    async def test_an_agent_without_a_key_verifies_and_repairs_by_handoff(
+        self, store: Store, paper: Path
+    ) -> None:
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            run_id = await start(client, paper)
+            await finish(client, run_id)
+            clean = data(await client.call_tool("verify_repo", {"run_id": run_id}))
+            assert clean["passed"] is True
+            main = store.get_artifact(run_id, "code", "main.py").content
+            broken = "from trainer import no_such_thing\n" + main
+            data(
+                await client.call_tool(
+                    "edit_artifact", {"run_id": run_id, "kind": "code", "path": "main.py", "content": broken}
+                )
+            )
+            found = data(await client.call_tool("verify_repo", {"run_id": run_id}))
+            assert found["passed"] is False
+            assert [f["kind"] for f in found["findings"] if f["severity"] == "error"] == ["undefined_name"]
+            assert found["next"] == [f"repair_file(run_id={run_id!r}, path='main.py')"]
+            handed = data(
+                await client.call_tool(
+                    "repair_file", {"run_id": run_id, "path": "main.py", "sampler": "handoff"}
+                )
+            )
+            assert handed["status"] == "handoff" and "no_such_thing" in handed["handoff"]["prompt"]
+            stored = data(
+                await client.call_tool(
+                    "submit_artifact",
+                    {"handoff_id": handed["handoff"]["handoff_id"], "content": f"```python\n{main}```"},
+                )
+            )
+            assert stored["version"] == 3
+            again = data(await client.call_tool("verify_repo", {"run_id": run_id}))
+            assert again["passed"] is True
+            report = data(await client.call_tool("get_run", {"run_id": run_id}))
+            assert report["complete"] is True

@@ -31,6 +31,7 @@ TOOLS = {
     "parse_paper",
     "evaluate_repo",
     "verify_repo",
+    "repair_file",
     "make_plan",
     "design_architecture",
     "order_files",

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.mcp_app import app_of, suggest_next
-from papercoder_mcp.repair import RepairRound, verify_and_repair, verify_and_store
+from papercoder_mcp.repair import RepairRound, problems, verify_and_repair, verify_and_store
 from papercoder_mcp.stages import StageContext
+from papercoder_mcp.stages.inputs import file_order
 from papercoder_mcp.tools._params import RunId
 from papercoder_mcp.verify.models import Finding, SmokeResult
 
@@ -60,7 +61,8 @@ async def verify_repo(
     provide. Findings have file, line, kind, severity and message.
 
     With repair_rounds and the server's API key, findings go back to the model file by file until
-    clean. Without a key, fix the files yourself with edit_artifact (or generate_file with guidance).
+    clean. Otherwise `next` lists a repair_file call per file with problems (it works with the client's
+    model or hands the repair to you), or fix files yourself with edit_artifact.
     """
     app = app_of(ctx)
     sctx = StageContext(store=app.store, run_id=run_id)
@@ -88,6 +90,8 @@ async def verify_repo(
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc
     await app.changed(run_id, "verification")
+    to_repair = sorted({f.file for f in problems(verification)} & set(file_order(sctx).order))
+    next_calls = [f"repair_file(run_id={run_id!r}, path={p!r})" for p in to_repair]
     return VerifyToolResult(
         run_id=run_id,
         passed=verification.passed,
@@ -97,5 +101,5 @@ async def verify_repo(
         rounds=rounds,
         message=message,
         resource=f"papercoder://runs/{run_id}/verification",
-        next=suggest_next(app.store, run_id),
+        next=next_calls or suggest_next(app.store, run_id),
     )

@@ -118,6 +118,21 @@ class Stage(ABC):
         )
         return Prepared(stage=self.name, key=key, request=request, input_hash=request_hash(request))
 
+    def store(
+        self, ctx: StageContext, key: str, input_hash: str, accepted: Accepted, source: str
+    ) -> Artifact:
+        """Write an accepted answer as the new version of this stage's artifact (every path ends here)."""
+        metadata = {**accepted.metadata, "stage": self.name, "source": source}
+        return ctx.store.put_artifact(
+            ctx.run_id,
+            self.kind,
+            accepted.content,
+            key=key,
+            format=accepted.format,
+            input_hash=input_hash,
+            metadata=metadata,
+        )
+
     def stored_key(self, prepared: Prepared) -> str:
         """The artifact key an accepted answer is stored under (a refinement stores under its target's)."""
         return prepared.key
@@ -214,16 +229,7 @@ def store_accepted(
     ctx: StageContext, stage: Stage, key: str, input_hash: str, accepted: Accepted, source: str
 ) -> Artifact:
     """Store a validated answer; `input_hash` is what makes it fresh (empty: stale until redone)."""
-    metadata = {**accepted.metadata, "stage": stage.name, "source": source}
-    return ctx.store.put_artifact(
-        ctx.run_id,
-        stage.kind,
-        accepted.content,
-        key=key,
-        format=accepted.format,
-        input_hash=input_hash,
-        metadata=metadata,
-    )
+    return stage.store(ctx, key, input_hash, accepted, source)
 
 
 def estimate_request_cost(sampler: Sampler, request: SampleRequest) -> float:

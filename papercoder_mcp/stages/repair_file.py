@@ -13,6 +13,7 @@ from papercoder_mcp import prompts
 from papercoder_mcp.errors import StageError
 from papercoder_mcp.interfaces import interface_of
 from papercoder_mcp.paths import normalize_repo_path
+from papercoder_mcp.records import Artifact
 from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import inputs
 from papercoder_mcp.stages.analyze_file import file_task_or_error
@@ -80,6 +81,32 @@ class RepairFile(Stage):
 
     def stored_hash(self, ctx: StageContext, prepared: Prepared) -> str:
         return GENERATE_FILE_STAGE.prepare(ctx, prepared.key).input_hash
+
+    def store(
+        self, ctx: StageContext, key: str, input_hash: str, accepted: Accepted, source: str
+    ) -> Artifact:
+        """Store the repaired file, and keep the files that import it current.
+
+        Their code does not change, only their inputs (this file's code is part of their prompt).
+        Without a carried-over version, the next pipeline run would regenerate every dependent of a
+        repaired file, and lose its own repairs."""
+        order = inputs.file_order(ctx)
+        dependents = [t.path for t in order.files if key in t.depends_on]
+        fresh_before = [d for d in dependents if GENERATE_FILE_STAGE.is_fresh(ctx, d)]
+        artifact = super().store(ctx, key, input_hash, accepted, source)
+        for path in fresh_before:
+            code = ctx.store.get_artifact(ctx.run_id, "code", path)
+            if not GENERATE_FILE_STAGE.is_fresh(ctx, path):
+                ctx.store.put_artifact(
+                    ctx.run_id,
+                    "code",
+                    code.content,
+                    key=path,
+                    format=code.format,
+                    input_hash=GENERATE_FILE_STAGE.prepare(ctx, path).input_hash,
+                    metadata={**code.metadata, "source": "carried", "after_repair_of": key},
+                )
+        return artifact
 
 
 STAGE = RepairFile()

@@ -1,0 +1,41 @@
+"""MCP tool `repair_file`."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import Context
+from mcp.types import InputRequiredResult
+
+from papercoder_mcp.mcp_app import drive_stage
+from papercoder_mcp.mcp_results import StageToolResult
+from papercoder_mcp.stages import REPAIR_FILE
+from papercoder_mcp.tools._params import STAGE_ANNOTATIONS, FilePath, Guidance, IncludeContext, RunId, Sampler
+
+TITLE = "Repair one file from its verification findings"
+ANNOTATIONS = STAGE_ANNOTATIONS
+
+
+async def repair_file(
+    run_id: RunId,
+    path: FilePath,
+    ctx: Context,
+    guidance: Guidance = None,
+    sampler: Sampler = "auto",
+    include_context: IncludeContext = False,
+) -> StageToolResult | InputRequiredResult:
+    """Rewrite one file so that the problems verify_repo found in it are fixed.
+
+    Call it after verify_repo, for each file its `next` list names. The prompt holds the findings, the
+    file, and the interfaces of the files it imports; the answer is validated like generate_file's
+    (Python must compile) and stored as a new version of the file (history is kept); files that import
+    it stay current. Then call verify_repo again. Works with any sampler, handoff included.
+    """
+    return await drive_stage(
+        ctx,
+        REPAIR_FILE,
+        run_id,
+        path,
+        guidance=guidance,
+        sampler=sampler,
+        force=True,
+        include_context=include_context,
+    )
