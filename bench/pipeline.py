@@ -35,10 +35,10 @@ import anyio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from papercoder_mcp.ingest import store_paper  # noqa: E402
-from papercoder_mcp.orchestrator import PipelineOptions, run_pipeline  # noqa: E402
 from papercoder_mcp.paper import Paper, parse_document  # noqa: E402
 from papercoder_mcp.paper.render import estimate_tokens  # noqa: E402
+from papercoder_mcp.pipeline.ingest import store_paper  # noqa: E402
+from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline  # noqa: E402
 from papercoder_mcp.samplers.anthropic import CACHE_BREAKPOINTS  # noqa: E402
 from papercoder_mcp.samplers.base import Completion, SampleRequest, Usage  # noqa: E402
 from papercoder_mcp.stages import ANALYZE_FILE, GENERATE_FILE, PLANNING_STAGES, StageContext  # noqa: E402

@@ -6,7 +6,7 @@ from mcp.server import MCPServer
 
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import PaperCoderError
-from papercoder_mcp.status import run_status
+from papercoder_mcp.pipeline.status import run_status
 from papercoder_mcp.store import Store
 
 REVIEWABLE = ("plan", "architecture", "file_order", "config")

@@ -20,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.paper.models import Paper
-from papercoder_mcp.status import run_status
+from papercoder_mcp.pipeline.status import run_status
 from papercoder_mcp.store import Store
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from papercoder_mcp.ingest import store_paper
 from papercoder_mcp.paper.models import Block, Paper, Section
+from papercoder_mcp.pipeline.ingest import store_paper
 from papercoder_mcp.stages import StageContext
 from papercoder_mcp.store import Store
 

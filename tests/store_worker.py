@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from papercoder_mcp.errors import StoreError
-from papercoder_mcp.records import CallRecord
 from papercoder_mcp.store import Store
+from papercoder_mcp.store.records import CallRecord
 
 
 def main() -> int:

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from papercoder_mcp import __version__
 from papercoder_mcp.cli import app, main
-from papercoder_mcp.ingest import source_hash
 from papercoder_mcp.paper import Block, Paper, Section
-from papercoder_mcp.records import CallRecord
+from papercoder_mcp.pipeline.ingest import source_hash
 from papercoder_mcp.store import Store
+from papercoder_mcp.store.records import CallRecord
 
 runner = CliRunner()
 SCRIPT = Path(sys.executable).with_name("papercoder-mcp")

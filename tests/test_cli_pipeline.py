@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from papercoder_mcp.cli import app
-from papercoder_mcp.orchestrator import run_pipeline
-from papercoder_mcp.records import CallRecord
+from papercoder_mcp.pipeline.orchestrator import run_pipeline
 from papercoder_mcp.store import Store
+from papercoder_mcp.store.records import CallRecord
 
 from fake_model import FakeSampler
 from mcp_helpers import PAPER_MD
@@ -101,7 +101,7 @@ class TestVerifyCommand:
         assert "verification passed" in ok.output
         with Store(db) as store:
             main = store.get_artifact(run_id, "code", "main.py").content
-            from papercoder_mcp.edits import edit_artifact
+            from papercoder_mcp.pipeline.edits import edit_artifact
 
             edit_artifact(store, run_id, "code", "from model import nothing_here\n" + main, "main.py")
         bad = runner.invoke(app, ["--db", str(db), "verify", run_id], env={"COLUMNS": "200"})

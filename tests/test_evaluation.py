@@ -29,9 +29,9 @@ from papercoder_mcp.evaluation import (
     judge_run,
 )
 from papercoder_mcp.evaluation.repo_context import RepoFile, key_terms, relevance, select_files
-from papercoder_mcp.orchestrator import run_pipeline
+from papercoder_mcp.pipeline.orchestrator import run_pipeline
 from papercoder_mcp.samplers.base import Completion, SampleRequest, Usage
-from papercoder_mcp.server import build_server
+from papercoder_mcp.server.build import build_server
 from papercoder_mcp.stages import StageContext
 from papercoder_mcp.store import Store
 
@@ -418,7 +418,7 @@ class TestCli:
 
 def test_eval_stages_are_found_by_name_for_later_answers() -> None:
     import papercoder_mcp.tools.evaluate_repo  # noqa: F401  (registers the stages)
-    from papercoder_mcp.client_sampling import find_stage
+    from papercoder_mcp.server.client_sampling import find_stage
 
     assert find_stage("evaluate_judge") is JUDGE_STAGE and find_stage("evaluate_rubric") is RUBRIC_STAGE
     assert find_stage("make_plan") is not None and find_stage("nope") is None

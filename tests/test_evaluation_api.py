@@ -11,7 +11,7 @@ import anyio
 from typer.testing import CliRunner
 
 from papercoder_mcp.cli import app
-from papercoder_mcp.orchestrator import run_pipeline
+from papercoder_mcp.pipeline.orchestrator import run_pipeline
 from papercoder_mcp.store import Store
 
 from fake_anthropic import FakeAnthropic, request_text

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from papercoder_mcp.errors import PaperCoderError, StageError, UnsafePath
-from papercoder_mcp.export import export_repo
-from papercoder_mcp.orchestrator import run_pipeline
 from papercoder_mcp.paths import normalize_repo_path, safe_join
+from papercoder_mcp.pipeline.export import export_repo
+from papercoder_mcp.pipeline.orchestrator import run_pipeline
 from papercoder_mcp.stages import MAKE_PLAN, accept_answer
 
 from fake_model import FakeSampler
@@ -127,7 +127,7 @@ class TestVerifiedExport:
         # main.py: nothing depends on it, so editing it leaves every other file fresh.
         main = ctx.store.get_artifact(ctx.run_id, "code", "main.py").content
         broken = "from model import missing_name\n" + main
-        from papercoder_mcp.edits import edit_artifact
+        from papercoder_mcp.pipeline.edits import edit_artifact
 
         edit_artifact(ctx.store, ctx.run_id, "code", broken, "main.py")
         with pytest.raises(StageError, match="fails verification.*main.py:1 undefined_name"):
@@ -144,7 +144,7 @@ class TestVerifiedExport:
             code
             + '\n\ndef load_rows() -> list[str]:\n    with open("data/train.csv") as fh:\n        return fh.readlines()\n'
         )
-        from papercoder_mcp.edits import edit_artifact
+        from papercoder_mcp.pipeline.edits import edit_artifact
 
         edit_artifact(ctx.store, ctx.run_id, "code", reads, "main.py")
         export_repo(ctx.store, ctx.run_id, tmp_path / "out", allow_findings=True)

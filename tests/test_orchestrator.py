@@ -7,9 +7,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from papercoder_mcp.orchestrator import PipelineOptions, ProgressEvent, run_pipeline
+from papercoder_mcp.pipeline.orchestrator import PipelineOptions, ProgressEvent, run_pipeline
+from papercoder_mcp.pipeline.status import run_status
 from papercoder_mcp.samplers.base import Completion, SampleRequest
-from papercoder_mcp.status import run_status
 
 from fake_model import FakeModel, FakeSampler
 from pipeline_helpers import new_run

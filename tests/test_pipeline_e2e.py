@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from papercoder_mcp.orchestrator import PipelineOptions, run_pipeline
+from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
 from papercoder_mcp.samplers.anthropic import AnthropicSampler
 from papercoder_mcp.store import Store
 

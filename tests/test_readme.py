@@ -11,7 +11,7 @@ from mcp import Client
 from typer.testing import CliRunner
 
 from papercoder_mcp.cli import app
-from papercoder_mcp.server import build_server
+from papercoder_mcp.server.build import build_server
 from papercoder_mcp.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

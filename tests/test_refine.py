@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from papercoder_mcp.orchestrator import PipelineOptions, run_pipeline
+from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
 from papercoder_mcp.samplers.base import Completion, SampleRequest
 from papercoder_mcp.stages import MAKE_PLAN, design_architecture, make_plan
 from papercoder_mcp.stages.refine import refine

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from papercoder_mcp.orchestrator import PipelineOptions, run_pipeline
-from papercoder_mcp.repair import verify_and_repair
+from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
+from papercoder_mcp.pipeline.repair import verify_and_repair
 from papercoder_mcp.samplers.base import Completion, SampleRequest
 from papercoder_mcp.stages import GENERATE_FILE
 from papercoder_mcp.verify.models import Verification
@@ -111,7 +111,7 @@ class TestRequirements:
         sampler = FakeSampler()
         ctx = await generated(tmp_path, sampler)
         code = ctx.store.get_artifact(ctx.run_id, "code", "main.py").content
-        from papercoder_mcp.edits import edit_artifact
+        from papercoder_mcp.pipeline.edits import edit_artifact
 
         edit_artifact(ctx.store, ctx.run_id, "code", "import numpy as np\n" + code, "main.py")
         calls = len(sampler.history)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from papercoder_mcp.scheduling import PriorityLimiter, chain_lengths
+from papercoder_mcp.pipeline.scheduling import PriorityLimiter, chain_lengths
 
 pytestmark = pytest.mark.anyio
 

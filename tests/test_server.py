@@ -10,9 +10,9 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
+from papercoder_mcp.pipeline.status import run_status
 from papercoder_mcp.samplers.anthropic import AnthropicSampler
-from papercoder_mcp.server import build_server
-from papercoder_mcp.status import run_status
+from papercoder_mcp.server.build import build_server
 from papercoder_mcp.store import Store
 
 from fake_anthropic import FakeAnthropic

@@ -19,7 +19,7 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
-from papercoder_mcp.status import run_status
+from papercoder_mcp.pipeline.status import run_status
 from papercoder_mcp.store import Store
 
 from mcp_helpers import PAPER_MD, ModelCallback

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from papercoder_mcp.errors import ArtifactNotFound, PaperCoderError, RunNotFound, StoreError
-from papercoder_mcp.migrations import MIGRATIONS
-from papercoder_mcp.records import CallRecord
 from papercoder_mcp.store import Store, canonical_hash, default_db_path
+from papercoder_mcp.store.migrations import MIGRATIONS
+from papercoder_mcp.store.records import CallRecord
 
 WORKER = Path(__file__).with_name("store_worker.py")
 

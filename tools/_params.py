@@ -7,7 +7,7 @@ from typing import Annotated
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from papercoder_mcp.mcp_app import SamplerMode
+from papercoder_mcp.server.app import SamplerMode
 
 RunId = Annotated[str, Field(description="the run id parse_paper returned (see list_runs)")]
 FilePath = Annotated[str, Field(description="a file of the run's file order, e.g. 'model.py'")]

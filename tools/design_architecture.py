@@ -5,8 +5,8 @@ from __future__ import annotations
 from mcp.server.mcpserver import Context
 from mcp.types import InputRequiredResult
 
-from papercoder_mcp.mcp_app import drive_stage
-from papercoder_mcp.mcp_results import StageToolResult
+from papercoder_mcp.server.app import drive_stage
+from papercoder_mcp.server.results import StageToolResult
 from papercoder_mcp.stages import DESIGN_ARCHITECTURE
 from papercoder_mcp.tools._params import STAGE_ANNOTATIONS, Force, Guidance, IncludeContext, RunId, Sampler
 

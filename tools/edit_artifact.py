@@ -9,11 +9,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from papercoder_mcp.edits import edit_artifact as edit
 from papercoder_mcp.errors import PaperCoderError, ValidationFailed
-from papercoder_mcp.mcp_app import app_of, shape_result
-from papercoder_mcp.mcp_results import StageToolResult
 from papercoder_mcp.paths import normalize_repo_path
+from papercoder_mcp.pipeline.edits import edit_artifact as edit
+from papercoder_mcp.server.app import app_of, shape_result
+from papercoder_mcp.server.results import StageToolResult
 from papercoder_mcp.tools._params import RunId
 
 TITLE = "Store a corrected artifact"

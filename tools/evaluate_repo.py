@@ -8,10 +8,10 @@ from mcp.server.mcpserver import Context
 from mcp.types import InputRequiredResult
 from pydantic import Field
 
-from papercoder_mcp.client_sampling import EXTRA_STAGES
 from papercoder_mcp.evaluation import EVAL_STAGES
 from papercoder_mcp.evaluation.drive import EvalRequest, EvaluationToolResult, drive_evaluation
 from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
+from papercoder_mcp.server.client_sampling import EXTRA_STAGES
 from papercoder_mcp.tools._params import STAGE_ANNOTATIONS, IncludeContext, RunId, Sampler
 
 TITLE = "Evaluate the generated repository"

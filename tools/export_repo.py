@@ -10,9 +10,9 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from papercoder_mcp.errors import PaperCoderError
-from papercoder_mcp.export import ExportResult
-from papercoder_mcp.export import export_repo as export
-from papercoder_mcp.mcp_app import app_of
+from papercoder_mcp.pipeline.export import ExportResult
+from papercoder_mcp.pipeline.export import export_repo as export
+from papercoder_mcp.server.app import app_of
 from papercoder_mcp.tools._params import RunId
 
 TITLE = "Write the repository to a directory"

@@ -6,9 +6,9 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from papercoder_mcp.errors import PaperCoderError
-from papercoder_mcp.mcp_app import STAGE_KINDS, app_of, artifact_uri
-from papercoder_mcp.mcp_results import RunReport
-from papercoder_mcp.status import run_status
+from papercoder_mcp.pipeline.status import run_status
+from papercoder_mcp.server.app import STAGE_KINDS, app_of, artifact_uri
+from papercoder_mcp.server.results import RunReport
 from papercoder_mcp.tools._params import READ_ONLY, RunId
 
 TITLE = "Show a run's status"

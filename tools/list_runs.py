@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mcp.server.mcpserver import Context
 
-from papercoder_mcp.mcp_app import app_of
-from papercoder_mcp.mcp_results import RunList, RunSummary
+from papercoder_mcp.server.app import app_of
+from papercoder_mcp.server.results import RunList, RunSummary
 from papercoder_mcp.tools._params import READ_ONLY
 
 TITLE = "List runs"

@@ -10,9 +10,9 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from papercoder_mcp.errors import PaperCoderError
-from papercoder_mcp.ingest import ingest_paper
-from papercoder_mcp.mcp_app import app_of
-from papercoder_mcp.mcp_results import ParseResult
+from papercoder_mcp.pipeline.ingest import ingest_paper
+from papercoder_mcp.server.app import app_of
+from papercoder_mcp.server.results import ParseResult
 
 TITLE = "Parse a paper and start a run"
 ANNOTATIONS = ToolAnnotations(

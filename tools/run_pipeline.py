@@ -8,8 +8,8 @@ from mcp.server.mcpserver import Context
 from mcp.types import InputRequiredResult
 from pydantic import Field
 
-from papercoder_mcp.mcp_app import drive_pipeline
-from papercoder_mcp.mcp_results import PipelineToolResult
+from papercoder_mcp.server.app import drive_pipeline
+from papercoder_mcp.server.results import PipelineToolResult
 from papercoder_mcp.tools._params import STAGE_ANNOTATIONS, IncludeContext, RunId, Sampler
 
 TITLE = "Run the whole pipeline"

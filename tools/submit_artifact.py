@@ -10,9 +10,9 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from papercoder_mcp.errors import PaperCoderError, ValidationFailed
-from papercoder_mcp.handoff import parse_handoff_id, submit
-from papercoder_mcp.mcp_app import app_of, shape_result
-from papercoder_mcp.mcp_results import StageToolResult
+from papercoder_mcp.server.app import app_of, shape_result
+from papercoder_mcp.server.handoff import parse_handoff_id, submit
+from papercoder_mcp.server.results import StageToolResult
 from papercoder_mcp.stages import StageContext
 
 TITLE = "Submit your answer to a handed-off stage"

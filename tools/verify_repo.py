@@ -10,8 +10,8 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import PaperCoderError
-from papercoder_mcp.mcp_app import app_of, suggest_next
-from papercoder_mcp.repair import RepairRound, problems, verify_and_repair, verify_and_store
+from papercoder_mcp.pipeline.repair import RepairRound, problems, verify_and_repair, verify_and_store
+from papercoder_mcp.server.app import app_of, suggest_next
 from papercoder_mcp.stages import StageContext
 from papercoder_mcp.stages.inputs import file_order
 from papercoder_mcp.tools._params import RunId

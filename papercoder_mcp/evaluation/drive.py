@@ -18,7 +18,14 @@ from mcp.server.subscriptions import ResourceUpdated
 from mcp.types import InputRequiredResult
 from pydantic import BaseModel, Field
 
-from papercoder_mcp.client_sampling import (
+from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.evaluation import grade, judge
+from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
+from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
+from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES
+from papercoder_mcp.evaluation.steps import prefix_blocks
+from papercoder_mcp.server.app import App, SamplerMode, app_of, resolve_mode
+from papercoder_mcp.server.client_sampling import (
     SAMPLER_NAME,
     RoundState,
     collect,
@@ -26,14 +33,7 @@ from papercoder_mcp.client_sampling import (
     request_key,
     to_create_message,
 )
-from papercoder_mcp.errors import PaperCoderError
-from papercoder_mcp.evaluation import grade, judge
-from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
-from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
-from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES
-from papercoder_mcp.evaluation.steps import prefix_blocks
-from papercoder_mcp.handoff import HandoffRequest, make_handoff
-from papercoder_mcp.mcp_app import App, SamplerMode, app_of, resolve_mode
+from papercoder_mcp.server.handoff import HandoffRequest, make_handoff
 from papercoder_mcp.stages.base import Stage, StageContext
 
 EvalMode = Literal["judge", "rubric"]

@@ -19,9 +19,9 @@ from papercoder_mcp.evaluation.repo_context import (
     run_files,
     select_files,
 )
-from papercoder_mcp.records import Artifact
 from papercoder_mcp.stages.base import Stage, StageContext, StageResult, run_stage
 from papercoder_mcp.store import canonical_hash
+from papercoder_mcp.store.records import Artifact
 
 KIND = "evaluation"
 REPO_TITLE = "The repository under evaluation"

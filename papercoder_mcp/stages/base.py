@@ -18,11 +18,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from papercoder_mcp import prompts
-from papercoder_mcp.budget import Budget
 from papercoder_mcp.errors import BudgetExceeded, SamplerError, StageError, ValidationFailed
-from papercoder_mcp.records import Artifact, CallRecord
+from papercoder_mcp.pipeline.budget import Budget
 from papercoder_mcp.samplers.base import Completion, FailedAttempt, Sampler, SampleRequest, Turn
 from papercoder_mcp.store import Store, canonical_hash
+from papercoder_mcp.store.records import Artifact, CallRecord
 
 # Output budgets per stage (tokens); a truncated answer is retried by the sampler with more.
 DEFAULT_MAX_TOKENS: dict[str, int] = {

@@ -16,8 +16,8 @@ from papercoder_mcp import prompts
 from papercoder_mcp.errors import MissingInput, StageError
 from papercoder_mcp.models import Architecture, FileOrder, Plan
 from papercoder_mcp.paper.models import Paper
-from papercoder_mcp.records import Artifact
 from papercoder_mcp.stages.base import StageContext
+from papercoder_mcp.store.records import Artifact
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import PaperCoderError, StageError
-from papercoder_mcp.records import Artifact
 from papercoder_mcp.samplers.base import SampleRequest, Turn
 from papercoder_mcp.stages.analyze_file import STAGE as ANALYZE_FILE
 from papercoder_mcp.stages.base import Accepted, Prepared, Stage, StageContext, run_stage
@@ -24,6 +23,7 @@ from papercoder_mcp.stages.order_files import STAGE as ORDER_FILES
 from papercoder_mcp.stages.structured import StructuredStage
 from papercoder_mcp.stages.write_config import STAGE as WRITE_CONFIG
 from papercoder_mcp.store import canonical_hash
+from papercoder_mcp.store.records import Artifact
 
 TARGETS: dict[str, Stage] = {
     "plan": MAKE_PLAN,

@@ -13,7 +13,6 @@ from papercoder_mcp import prompts
 from papercoder_mcp.errors import StageError
 from papercoder_mcp.interfaces import interface_of
 from papercoder_mcp.paths import normalize_repo_path
-from papercoder_mcp.records import Artifact
 from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import inputs
 from papercoder_mcp.stages.analyze_file import file_task_or_error
@@ -28,6 +27,7 @@ from papercoder_mcp.stages.base import (
     run_stage,
 )
 from papercoder_mcp.stages.generate_file import STAGE as GENERATE_FILE_STAGE
+from papercoder_mcp.store.records import Artifact
 from papercoder_mcp.verify.models import Verification
 
 

@@ -13,9 +13,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from papercoder_mcp.cli import app, console, err_console, fail, format_cost, info, open_store, warn
+from papercoder_mcp.cli.app import app, console, err_console, fail, format_cost, info, open_store, warn
 from papercoder_mcp.errors import PaperCoderError
-from papercoder_mcp.orchestrator import PipelineOptions, PipelineResult, ProgressEvent, run_pipeline
+from papercoder_mcp.pipeline.orchestrator import PipelineOptions, PipelineResult, ProgressEvent, run_pipeline
 from papercoder_mcp.store import Store
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def anthropic_sampler(model: str | None, alternatives: str = "") -> AnthropicSam
 
 
 def _find_or_start_run(store: Store, paper: Path | None, resume: str | None, new: bool) -> str:
-    from papercoder_mcp.ingest import ingest_paper, source_hash
+    from papercoder_mcp.pipeline.ingest import ingest_paper, source_hash
 
     if resume:
         run = store.get_run(resume)
@@ -89,8 +89,8 @@ def _find_or_start_run(store: Store, paper: Path | None, resume: str | None, new
 
 
 def _dry_run(paper: Path | None, resume: str | None, model: str | None) -> None:
-    from papercoder_mcp.estimate import estimate_run
     from papercoder_mcp.paper import Paper, parse_document
+    from papercoder_mcp.pipeline.estimate import estimate_run
     from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL
     from papercoder_mcp.stages import StageContext
     from papercoder_mcp.stages.inputs import file_order
@@ -200,7 +200,7 @@ def full(
         return
     if out is None:
         fail("--out DIR is required: the directory to write the repository to")
-    from papercoder_mcp.export import check_out_dir
+    from papercoder_mcp.pipeline.export import check_out_dir
 
     check_out_dir(out, force)  # before any money is spent
     sampler = anthropic_sampler(
@@ -246,7 +246,7 @@ def full(
         only_findings = result.status == "failed" and all(s.stage == "verify" for s in result.failed_steps())
         if result.status != "complete" and not (allow_findings and only_findings):
             fail(result.message, EXIT_INCOMPLETE)
-        from papercoder_mcp.export import export_repo
+        from papercoder_mcp.pipeline.export import export_repo
 
         exported = export_repo(store, run_id, out, force=force, allow_findings=allow_findings)
         for w in exported.warnings:
@@ -257,7 +257,7 @@ def full(
 @app.command()
 def cost(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
     """What a run cost: per stage, per file, and what prompt caching saved."""
-    from papercoder_mcp.estimate import cache_savings
+    from papercoder_mcp.pipeline.estimate import cache_savings
 
     with open_store() as store:
         summary = store.cost_summary(run)
@@ -304,7 +304,7 @@ def export_cmd(
     allow_findings: AllowFindingsOption = False,
 ) -> None:
     """Write a finished run's repository to a directory (refuses an incomplete or failing run)."""
-    from papercoder_mcp.export import export_repo
+    from papercoder_mcp.pipeline.export import export_repo
 
     with open_store() as store:
         result = export_repo(store, run, out, force=force, allow_findings=allow_findings)
@@ -327,7 +327,7 @@ def verify_cmd(
     model: Annotated[str | None, typer.Option(help="Anthropic model id for repairs")] = None,
 ) -> None:
     """Check a run's generated files without running them (optionally smoke-run and repair them)."""
-    from papercoder_mcp.repair import verify_and_repair, verify_and_store
+    from papercoder_mcp.pipeline.repair import verify_and_repair, verify_and_store
     from papercoder_mcp.stages import StageContext
 
     with open_store() as store:

@@ -12,8 +12,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from papercoder_mcp.cli import app, console, fail, format_cost, info, open_store
-from papercoder_mcp.cli_pipeline import anthropic_sampler, run_closing
+from papercoder_mcp.cli.app import app, console, fail, format_cost, info, open_store
+from papercoder_mcp.cli.pipeline import anthropic_sampler, run_closing
 from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
 from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
 from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES, load_rubric

@@ -10,10 +10,10 @@ from pathlib import Path
 from mcp.server import MCPServer
 
 from papercoder_mcp import __version__
-from papercoder_mcp.mcp_app import DEFAULT_MAX_ROUNDS, App, SamplerMode
 from papercoder_mcp.prompts import mcp_prompts
 from papercoder_mcp.resources import register as register_resources
 from papercoder_mcp.samplers.base import Sampler
+from papercoder_mcp.server.app import DEFAULT_MAX_ROUNDS, App, SamplerMode
 from papercoder_mcp.store import Store
 from papercoder_mcp.tools import (
     analyze_file,

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from papercoder_mcp.client_sampling import find_stage
 from papercoder_mcp.errors import StageError
+from papercoder_mcp.server.client_sampling import find_stage
 from papercoder_mcp.stages import Stage, StageContext, StageResult, accept_answer
 from papercoder_mcp.stages.answers import language_for
 from papercoder_mcp.stages.base import Prepared

@@ -26,10 +26,10 @@ from pydantic import BaseModel, Field
 
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import StageError, ValidationFailed
-from papercoder_mcp.records import CallRecord
 from papercoder_mcp.samplers.base import SampleRequest, Turn
 from papercoder_mcp.stages import STAGES, Stage, StageContext, StageResult
 from papercoder_mcp.stages.base import MAX_REASKS, Prepared, store_accepted
+from papercoder_mcp.store.records import CallRecord
 
 SAMPLER_NAME = "mcp-sampling"
 HASH_CHARS = 16

@@ -19,7 +19,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 from mcp.types import InputRequiredResult
 
-from papercoder_mcp.client_sampling import (
+from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.paths import normalize_repo_path
+from papercoder_mcp.pipeline.orchestrator import PipelineOptions, ProgressEvent, StepOutcome, run_pipeline
+from papercoder_mcp.pipeline.status import RunStatus, ready_steps, run_status
+from papercoder_mcp.samplers.base import Sampler
+from papercoder_mcp.server.client_sampling import (
     SAMPLER_NAME,
     RoundState,
     collect,
@@ -27,16 +32,11 @@ from papercoder_mcp.client_sampling import (
     request_key,
     to_create_message,
 )
-from papercoder_mcp.errors import PaperCoderError
-from papercoder_mcp.handoff import make_handoff
-from papercoder_mcp.mcp_results import PipelineOutcome, PipelineToolResult, StageToolResult
-from papercoder_mcp.orchestrator import PipelineOptions, ProgressEvent, StepOutcome, run_pipeline
-from papercoder_mcp.paths import normalize_repo_path
-from papercoder_mcp.records import Artifact
-from papercoder_mcp.samplers.base import Sampler
+from papercoder_mcp.server.handoff import make_handoff
+from papercoder_mcp.server.results import PipelineOutcome, PipelineToolResult, StageToolResult
 from papercoder_mcp.stages import Stage, StageContext, StageResult, run_stage, set_guidance
-from papercoder_mcp.status import RunStatus, ready_steps, run_status
 from papercoder_mcp.store import Store
+from papercoder_mcp.store.records import Artifact
 
 SamplerMode = Literal["auto", "anthropic", "sampling", "handoff"]
 Resolved = Literal["anthropic", "sampling", "handoff"]

@@ -8,9 +8,9 @@ artifact downstream, whose inputs now include the edit, becomes stale.
 from __future__ import annotations
 
 from papercoder_mcp.errors import MissingInput, PaperCoderError, StageError
-from papercoder_mcp.ingest import store_paper
 from papercoder_mcp.paper.markdown import parse_markdown_text
 from papercoder_mcp.paper.models import Paper
+from papercoder_mcp.pipeline.ingest import store_paper
 from papercoder_mcp.stages import (
     ANALYZE_FILE,
     GENERATE_FILE,

@@ -204,7 +204,7 @@ def parse(
 
 def save_paper(path: Path, paper: Paper) -> str:
     """Create a run for a parsed paper and store it as the run's `paper` artifact; return the run id."""
-    from papercoder_mcp.ingest import create_run_for
+    from papercoder_mcp.pipeline.ingest import create_run_for
 
     with open_store() as store:
         return create_run_for(store, path, paper).id
@@ -341,6 +341,6 @@ def main(argv: list[str] | None = None) -> None:
 
 # Commands that run the pipeline (full, cost, export) and the server (serve) register on `app`
 # from their own modules.
-importlib.import_module("papercoder_mcp.cli_pipeline")
-importlib.import_module("papercoder_mcp.cli_serve")
-importlib.import_module("papercoder_mcp.cli_eval")
+importlib.import_module("papercoder_mcp.cli.pipeline")
+importlib.import_module("papercoder_mcp.cli.serve")
+importlib.import_module("papercoder_mcp.cli.eval")

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from papercoder_mcp.handoff import HandoffRequest
-from papercoder_mcp.orchestrator import StepOutcome
-from papercoder_mcp.status import RunStatus
+from papercoder_mcp.pipeline.orchestrator import StepOutcome
+from papercoder_mcp.pipeline.status import RunStatus
+from papercoder_mcp.server.handoff import HandoffRequest
 
 StageStatus = Literal["done", "reused", "handoff"]
 

@@ -22,10 +22,10 @@ from typing import Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from papercoder_mcp.budget import Budget
 from papercoder_mcp.errors import BudgetExceeded, PaperCoderError
+from papercoder_mcp.pipeline.budget import Budget
+from papercoder_mcp.pipeline.scheduling import PriorityLimiter, chain_lengths
 from papercoder_mcp.samplers.base import Sampler
-from papercoder_mcp.scheduling import PriorityLimiter, chain_lengths
 from papercoder_mcp.stages import (
     ANALYZE_FILE,
     GENERATE_FILE,
@@ -218,7 +218,9 @@ async def run_pipeline(
 
 
 async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions) -> None:
-    from papercoder_mcp.repair import verify_and_repair  # the verify package is large; load it when used
+    from papercoder_mcp.pipeline.repair import (
+        verify_and_repair,  # the verify package is large; load it when used
+    )
 
     await tracker.emit(ProgressEvent(kind="step_started", stage="verify"))
     try:

@@ -6,8 +6,8 @@ import hashlib
 from pathlib import Path
 
 from papercoder_mcp.paper import Paper, parse_document
-from papercoder_mcp.records import Artifact, Run
 from papercoder_mcp.store import Store
+from papercoder_mcp.store.records import Artifact, Run
 
 
 def source_hash(path: Path) -> str:

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from papercoder_mcp.cli import app, db_path, fail, info
-from papercoder_mcp.mcp_app import SamplerMode
+from papercoder_mcp.cli.app import app, db_path, fail, info
+from papercoder_mcp.server.app import SamplerMode
 
 TOKEN_ENV = "PAPERCODER_TOKEN"
 
@@ -55,7 +55,7 @@ def serve(
     model: Annotated[str | None, typer.Option(help="Anthropic model id for the server-side API")] = None,
 ) -> None:
     """Run the MCP server (stdio for Claude Desktop / Claude Code; --http for streamable HTTP)."""
-    from papercoder_mcp.server import build_server
+    from papercoder_mcp.server.build import build_server
 
     if sampler not in ("auto", "anthropic", "sampling", "handoff"):
         fail(f"--sampler must be auto, anthropic, sampling or handoff, not {sampler!r}")

@@ -37,8 +37,8 @@ import platformdirs
 import sqlite_utils
 
 from papercoder_mcp.errors import ArtifactNotFound, RunNotFound, StoreError
-from papercoder_mcp.migrations import migrate
-from papercoder_mcp.records import Artifact, CallRecord, CostSummary, Run, StageCost
+from papercoder_mcp.store.migrations import migrate
+from papercoder_mcp.store.records import Artifact, CallRecord, CostSummary, Run, StageCost
 
 BUSY_TIMEOUT_MS = 30_000
 # Beyond busy_timeout, a few whole-transaction retries cover the rare SQLITE_BUSY
