@@ -311,7 +311,9 @@ class TestRunsAndShow:
             run_id = store.create_run(title="empty").id
         result = runner.invoke(app, ["show", run_id])
         assert result.exit_code == 0, result.output
-        assert "no artifacts yet" in result.stdout
+        # The same step table and next call as the MCP get_run tool.
+        assert re.search(r"make_plan\s+missing", result.stdout)
+        assert "complete: no" in result.stdout and "next: make_plan()" in result.stdout
 
     def test_paper_renders_markdown(self, db: Path) -> None:
         run_id = make_run(db)

@@ -62,7 +62,7 @@ INITIALIZE = {
 # 0.15.0 on node 20 and a 2.x (different CLI) on node 22. 0.15.0 runs on both.
 INSPECTOR = "@modelcontextprotocol/inspector@0.15.0"
 # Read before conftest points HOME at a tmp dir: the inspector is fetched once into the user's npm cache.
-NPM_CACHE = os.environ.get("npm_config_cache") or str(Path.home() / ".npm")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def server_env(db: Path, home: Path) -> dict[str, str]:
@@ -260,13 +260,17 @@ class TestHttp:
         assert done.stdout == b""
 
 
-def npx(*args: str, home: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+# .ci/run installs the Inspector here from the npm registry; the tests never fetch it themselves.
+INSPECTOR_BIN = Path(
+    os.environ.get("PAPERCODER_INSPECTOR") or ROOT / ".ci" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
+)
+
+
+def inspector(*args: str, home: Path, timeout: float) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "PAPERCODER_"))}
-    env.update(HOME=str(home), npm_config_cache=NPM_CACHE, npm_config_update_notifier="false")
-    npx_path = shutil.which("npx")
-    assert npx_path is not None
+    env.update(HOME=str(home), npm_config_offline="true", npm_config_update_notifier="false")
     return subprocess.run(
-        [npx_path, "--yes", "--prefer-offline", INSPECTOR, *args],
+        [str(INSPECTOR_BIN), *args],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -278,29 +282,21 @@ def npx(*args: str, home: Path, timeout: float) -> subprocess.CompletedProcess[s
 class TestInspector:
     """The official MCP Inspector's CLI mode, a TypeScript-SDK client, against the installed script."""
 
-    @pytest.mark.timeout(300)  # a first fetch of the package (npm retries a slow registry)
     def test_inspector_cli_lists_the_tools_and_calls_one(self, tmp_path: Path, paper: Path) -> None:
-        if shutil.which("npx") is None:
-            pytest.skip("npx is not installed")
+        if shutil.which("node") is None or not INSPECTOR_BIN.exists():
+            pytest.skip(f"the MCP Inspector ({INSPECTOR}) is not installed: `bash .ci/run` installs it")
         home = tmp_path / "home"
         home.mkdir(exist_ok=True)
-        try:
-            fetched = npx("--cli", "--help", home=home, timeout=180)
-        except subprocess.TimeoutExpired:
-            pytest.skip(f"fetching {INSPECTOR} took over 180 s")
-        if fetched.returncode != 0:
-            why = [line for line in fetched.stderr.splitlines() if "error" in line.lower()][:2]
-            pytest.skip(f"cannot fetch {INSPECTOR}: {' | '.join(why) or fetched.returncode}")
 
         # The inspector starts the server with only a minimal environment (PATH, HOME, ...): pass --db.
         server = [str(CLI), "--db", str(tmp_path / "inspector.db"), "serve"]
-        listed = npx("--cli", *server, "--method", "tools/list", home=home, timeout=60)
+        listed = inspector("--cli", *server, "--method", "tools/list", home=home, timeout=60)
         assert listed.returncode == 0, listed.stderr
         tools = json.loads(listed.stdout)["tools"]
         assert {t["name"] for t in tools} == TOOLS
         assert all(t["inputSchema"]["type"] == "object" for t in tools)
 
-        called = npx(
+        called = inspector(
             "--cli",
             *server,
             "--method",

@@ -12,7 +12,7 @@ import importlib
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich import box
@@ -23,8 +23,13 @@ from typer.core import TyperGroup
 
 from papercoder_mcp import __version__
 from papercoder_mcp.errors import PaperCoderError
-from papercoder_mcp.paper import Paper, parse_document
-from papercoder_mcp.store import Store, default_db_path
+
+if TYPE_CHECKING:
+    from papercoder_mcp.paper import Paper
+    from papercoder_mcp.store import Store
+
+# Every command imports what it needs inside its body: `--help` and a quick command must not pay for
+# pydantic models, the store or the MCP stack (`papercoder-mcp --help` stays near the cost of typer).
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -88,11 +93,15 @@ def short_time(iso: str) -> str:
 
 def db_path() -> Path:
     """The store file this invocation uses: --db, else $PAPERCODER_DB, else the user data directory."""
+    from papercoder_mcp.store import default_db_path
+
     return _db_path if _db_path is not None else default_db_path()
 
 
 def open_store() -> Store:
     """Open the store chosen by --db / $PAPERCODER_DB; use it as a context manager so it is closed."""
+    from papercoder_mcp.store import Store
+
     return Store(db_path())
 
 
@@ -118,6 +127,8 @@ app = typer.Typer(
     help="Turn a machine-learning paper into a code repository (PaperCoder), from the command line.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help: rich panels print `<bool>` after every flag and wrap option help into narrow columns.
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -175,6 +186,8 @@ def parse(
     ] = False,
 ) -> None:
     """Parse a paper and print it as Markdown (or JSON); --save keeps it in the store as a new run."""
+    from papercoder_mcp.paper import parse_document
+
     parsed = parse_document(paper)
     for warning in parsed.warnings:
         warn(warning)
@@ -276,6 +289,8 @@ def show(
         art = store.get_artifact(run, kind, key or "", version)
 
     if art.kind == "paper" and art.format == "json" and not raw:
+        from papercoder_mcp.paper import Paper
+
         text = Paper.model_validate_json(art.content).to_markdown()
     else:
         text = art.content
@@ -283,7 +298,11 @@ def show(
 
 
 def _print_manifest(store: Store, run_id: str) -> None:
+    """The same truth as the MCP `get_run` tool: every step done, stale or missing, and the next call."""
+    from papercoder_mcp.pipeline.status import run_status
+
     run = store.get_run(run_id)
+    status = run_status(store, run_id)
     artifacts = store.list_artifacts(run_id)
     cost = store.cost_summary(run_id)
 
@@ -297,15 +316,40 @@ def _print_manifest(store: Store, run_id: str) -> None:
         if value:
             console.print(Text.assemble((f"{label}: ", "dim"), value), soft_wrap=True)
 
-    if artifacts:
-        table = Table(title="artifacts", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    steps = Table(title="steps", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    steps.add_column("stage", no_wrap=True)
+    steps.add_column("file", overflow="fold")
+    steps.add_column("status", no_wrap=True)
+    steps.add_column("version", justify="right", no_wrap=True)
+    styles = {"done": "green", "stale": "yellow", "missing": "red"}
+    for step in status.steps:
+        steps.add_row(
+            step.stage,
+            Text(step.key),
+            Text(step.status, style=styles.get(step.status, "")),
+            str(step.version or ""),
+        )
+    console.print(steps)
+    console.print(
+        Text.assemble(
+            ("complete: ", "dim"),
+            "yes" if status.complete else "no",
+            *((("   next: ", "dim"), status.next_step) if status.next_step else ()),
+        ),
+        soft_wrap=True,
+    )
+
+    in_steps = {(s.stage, s.key) for s in status.steps if s.status != "missing"}
+    others = [a for a in artifacts if (a.metadata.get("stage", ""), a.key) not in in_steps]
+    if others:
+        table = Table(title="other artifacts", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
         table.add_column("kind", no_wrap=True)
         table.add_column("key", overflow="fold")
-        table.add_column("version", justify="right")
+        table.add_column("version", justify="right", no_wrap=True)
         table.add_column("format", no_wrap=True)
         table.add_column("size", justify="right", no_wrap=True)
         table.add_column("created", no_wrap=True)
-        for art in artifacts:
+        for art in others:
             table.add_row(
                 art.kind,
                 Text(art.key),
@@ -315,13 +359,19 @@ def _print_manifest(store: Store, run_id: str) -> None:
                 short_time(art.created_at),
             )
         console.print(table)
-    else:
-        console.print("no artifacts yet")
 
     line = f"cost: {format_cost(cost.total_usd)} over {cost.calls} call{'s' if cost.calls != 1 else ''}"
     if cost.unpriced_calls:
         line += f" ({cost.unpriced_calls} unpriced)"
+    written = agent_written_steps(artifacts)
+    if written:
+        line += f"; {written} step(s) written by the agent or by hand (no model call billed here)"
     console.print(line)
+
+
+def agent_written_steps(artifacts: list[Any]) -> int:
+    """Artifacts whose answer came from the calling agent (handoff) or an edit, not from a billed call."""
+    return sum(1 for a in artifacts if a.metadata.get("source") in ("agent", "edit"))
 
 
 # -- entry point -------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -14,9 +14,9 @@ from rich.text import Text
 
 from papercoder_mcp.cli.app import app, console, fail, format_cost, info, open_store
 from papercoder_mcp.cli.pipeline import anthropic_sampler, run_closing
-from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
-from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
-from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES, load_rubric
+
+if TYPE_CHECKING:
+    from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
 
 
 class EvalMode(StrEnum):
@@ -48,15 +48,23 @@ def eval_command(
         int, typer.Option("--batch-size", min=1, help="rubric: requirements per call")
     ] = 10,
     budget: Annotated[
-        int, typer.Option("--budget-tokens", min=1_000, help="most repository tokens in the prompt")
-    ] = DEFAULT_BUDGET_TOKENS,
+        int | None,
+        typer.Option(
+            "--budget-tokens", min=1_000, help="most repository tokens in the prompt [default: 120000]"
+        ),
+    ] = None,
     model: Annotated[str | None, typer.Option(help="Anthropic model id (default: a current Sonnet)")] = None,
     force: Annotated[bool, typer.Option("--force", help="sample every part again")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Evaluate a run's repository: a Paper2Code-style judge, or PaperBench rubric grading."""
     from papercoder_mcp.evaluation import grade_run, judge_run
+    from papercoder_mcp.evaluation.models import JudgeResult
+    from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
+    from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES, load_rubric
     from papercoder_mcp.stages import StageContext
+
+    budget = budget or DEFAULT_BUDGET_TOKENS
 
     rubric_data = None
     if mode is EvalMode.rubric:

@@ -15,11 +15,11 @@ from rich.table import Table
 
 from papercoder_mcp.cli.app import app, console, err_console, fail, format_cost, info, open_store, warn
 from papercoder_mcp.errors import PaperCoderError
-from papercoder_mcp.pipeline.orchestrator import PipelineOptions, PipelineResult, ProgressEvent, run_pipeline
-from papercoder_mcp.store import Store
 
 if TYPE_CHECKING:
-    from papercoder_mcp.samplers.anthropic import AnthropicSampler
+    from papercoder_mcp.pipeline.orchestrator import PipelineResult, ProgressEvent
+    from papercoder_mcp.samplers.anthropic import AnthropicSampler, RetryNotice
+    from papercoder_mcp.store import Store
 
 T = TypeVar("T")
 
@@ -51,9 +51,15 @@ def run_closing(sampler: AnthropicSampler, work: Callable[[], Awaitable[T]]) -> 
     return anyio.run(main)
 
 
-def anthropic_sampler(model: str | None, alternatives: str = "") -> AnthropicSampler:
+def anthropic_sampler(
+    model: str | None,
+    alternatives: str = "",
+    *,
+    timeout: float | None = None,
+    on_retry: Callable[[RetryNotice], None] | None = None,
+) -> AnthropicSampler:
     """The Anthropic sampler for a CLI command, or one error line saying how to go on without a key."""
-    from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL, AnthropicSampler
+    from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL, DEFAULT_TIMEOUT_S, AnthropicSampler
 
     if not os.environ.get("ANTHROPIC_API_KEY"):
         fail(
@@ -64,7 +70,25 @@ def anthropic_sampler(model: str | None, alternatives: str = "") -> AnthropicSam
                 "model, or hand the work to the agent)"
             )
         )
-    return AnthropicSampler(model=model or DEFAULT_MODEL)
+    return AnthropicSampler(
+        model=model or DEFAULT_MODEL, timeout=timeout or DEFAULT_TIMEOUT_S, on_retry=on_retry
+    )
+
+
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout", min=1.0, help="Seconds to wait for one model response before retrying [default: 600]"
+    ),
+]
+
+
+def check_paper_input(paper: Path) -> None:
+    """Refuse a paper that is not there before anything else (the key check, a model call) happens."""
+    if not paper.expanduser().exists():
+        fail(
+            f"{paper}: no such file or directory (give the path of a .pdf, .tex, .md or LaTeX source folder)"
+        )
 
 
 def _find_or_start_run(store: Store, paper: Path | None, resume: str | None, new: bool) -> str:
@@ -74,9 +98,8 @@ def _find_or_start_run(store: Store, paper: Path | None, resume: str | None, new
         run = store.get_run(resume)
         info(f"resuming run {run.id} ({run.title})")
         return run.id
-    if paper is None:
-        fail("give a paper to start a run, or --resume RUN to continue one")
-    if not new and paper.exists():
+    assert paper is not None  # checked by the caller before the key check
+    if not new:
         earlier = store.find_runs_by_source(source_hash(paper))
         if earlier:
             info(f"resuming run {earlier[0].id} for this paper (pass --new to start over)")
@@ -88,7 +111,17 @@ def _find_or_start_run(store: Store, paper: Path | None, resume: str | None, new
     return run.id
 
 
-def _dry_run(paper: Path | None, resume: str | None, model: str | None) -> None:
+def default_out_dir(paper: Path | None, run_id: str | None) -> Path:
+    """Where a run's repository goes when --out is not given: beside the paper, else in this directory."""
+    if paper is not None:
+        folder = paper.expanduser().resolve()
+        return (folder if folder.is_dir() else folder.parent) / f"{folder.stem}-repo"
+    return Path.cwd() / f"papercoder-{run_id}"
+
+
+def _dry_run(
+    paper: Path | None, resume: str | None, model: str | None, refine: bool, repair_rounds: int
+) -> None:
     from papercoder_mcp.paper import Paper, parse_document
     from papercoder_mcp.pipeline.estimate import estimate_run
     from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL
@@ -104,13 +137,16 @@ def _dry_run(paper: Path | None, resume: str | None, model: str | None) -> None:
             except PaperCoderError:
                 files = None
     elif paper is not None:
+        check_paper_input(paper)
         parsed = parse_document(paper)
     else:
         fail("give a paper (or --resume RUN) to estimate")
-    est = estimate_run(parsed, model or DEFAULT_MODEL, files)
+    est = estimate_run(parsed, model or DEFAULT_MODEL, files, refine=refine, repair_rounds=repair_rounds)
     table = Table(title=f"Planned calls ({est.model}); nothing was sent to a model")
-    for col in ("stage", "file", "input tokens", "of which cached", "output tokens", "cost"):
-        table.add_column(col, justify="left" if col in ("stage", "file") else "right")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("file", no_wrap=True)
+    for col in ("in tokens", "cached", "out tokens", "cost"):
+        table.add_column(col, justify="right", no_wrap=True)
     for c in est.calls:
         table.add_row(
             c.stage,
@@ -123,52 +159,92 @@ def _dry_run(paper: Path | None, resume: str | None, model: str | None) -> None:
     console.print(table)
     if est.files_assumed:
         console.print(f"The file count is not known before design_architecture; assumed {est.files} files.")
+    if est.repair_note:
+        console.print(est.repair_note)
     console.print(
         f"Estimated total: {format_cost(est.total_usd)} with prompt caching "
         f"(without caching: {format_cost(est.baseline_usd)})."
     )
 
 
-def _progress_printer(progress: Progress | None):
-    task = progress.add_task("planning", total=None) if progress is not None else None
+def _strip_label(label: str, message: str) -> str:
+    """A step's message without the step's own name in front (stage errors already carry it)."""
+    while label and message.startswith(label + ": "):
+        message = message[len(label) + 2 :]
+    return message
 
-    def on_event(event: ProgressEvent) -> None:
+
+class _Display:
+    """What `full` shows while it runs: a bar on a terminal, one line per step otherwise.
+
+    Every step failure is shown once, where it happens, as failed; the closing summary only counts."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.task = progress.add_task("planning", total=None) if progress is not None else None
+        self.failed = 0
+
+    def _describe(self, text: str) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, description=text)
+
+    def on_event(self, event: ProgressEvent) -> None:
         label = f"{event.stage}{' ' + event.key if event.key else ''}"
-        if progress is not None and task is not None:
-            progress.update(
-                task,
-                total=event.total or None,
-                completed=event.done,
-                description=f"{label or 'done'}  [{event.total_tokens:,} tokens, {format_cost(event.total_cost_usd)}]",
-            )
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, total=event.total or None, completed=event.done)
+        totals = f"[{event.total_tokens:,} tokens, {format_cost(event.total_cost_usd)}]"
         if event.kind == "step_failed":
-            warn(f"{label}: {event.message}")
-        elif progress is None and event.kind in ("step_finished", "step_skipped"):
+            self.failed += 1
+            self._describe(f"{label} failed  {totals}")
+            warn(f"{label} failed: {_strip_label(label, event.message)}")
+        elif event.kind == "step_started":
+            self._describe(f"{label}  {totals}")
+        elif event.kind in ("step_finished", "step_skipped"):
             verb = "reused" if event.kind == "step_skipped" else "done"
-            info(
-                f"[{event.done}/{event.total}] {label} {verb} (run cost {format_cost(event.total_cost_usd)})"
-            )
+            self._describe(f"{label} {verb}  {totals}")
+            if self.progress is None:
+                info(
+                    f"[{event.done}/{event.total}] {label} {verb} (run cost {format_cost(event.total_cost_usd)})"
+                )
 
-    return on_event
+    def on_retry(self, notice: RetryNotice) -> None:
+        label = f"{notice.stage}{' ' + notice.key if notice.key else ''}"
+        text = (
+            f"{label}: {notice.reason}; attempt {notice.attempt + 1} of {notice.max_attempts} "
+            f"in {notice.wait_s:.0f}s"
+        )
+        self._describe(text)
+        if self.progress is None:
+            info(text)
 
 
-def _summary(result: PipelineResult) -> None:
+def _summary(result: PipelineResult, display: _Display) -> None:
     counts: dict[str, int] = {}
     for s in result.steps:
         counts[s.state] = counts.get(s.state, 0) + 1
     parts = ", ".join(f"{n} {state}" for state, n in counts.items())
     info(f"run {result.run_id}: {result.status} ({parts}); cost {format_cost(result.total_cost_usd)}")
+    # Steps that failed without an event (blocked behind a failure, stopped by the budget) are named here.
     for s in result.failed_steps():
-        warn(f"{s.stage}{' ' + s.key if s.key else ''}: {s.state}: {s.message}")
+        if s.state != "failed" or not display.failed:
+            label = f"{s.stage}{' ' + s.key if s.key else ''}"
+            warn(f"{label}: {s.state}: {_strip_label(label, s.message)}")
 
 
 @app.command()
 def full(
     paper: Annotated[
-        Path | None, typer.Argument(help="The paper: .pdf, .tex, .md, LaTeX dir or .tar.gz")
+        Path | None,
+        typer.Argument(help="The paper: .pdf, .tex, .md, LaTeX dir or .tar.gz", show_default=False),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Directory to write the repository to")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for the repository [default: the run's earlier one, else PAPER-repo beside the paper]",
+            show_default=False,
+        ),
     ] = None,
     model: Annotated[str | None, typer.Option(help="Anthropic model id (default: a current Sonnet)")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Model calls in flight at once")] = 4,
@@ -193,23 +269,51 @@ def full(
     smoke: SmokeOption = False,
     smoke_install: SmokeInstallOption = False,
     allow_findings: AllowFindingsOption = False,
+    timeout: TimeoutOption = None,
 ) -> None:
     """Turn a paper into a repository end to end (resumable: re-running continues where it stopped)."""
     if dry_run:
-        _dry_run(paper, resume, model)
+        _dry_run(paper, resume, model, refine, repair_rounds if verify else 0)
         return
-    if out is None:
-        fail("--out DIR is required: the directory to write the repository to")
     from papercoder_mcp.pipeline.export import check_out_dir
+    from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
 
-    check_out_dir(out, force)  # before any money is spent
+    # Input checks first: a missing paper or an unknown run is reported as such, not as a missing key.
+    remembered: Path | None = None
+    if resume:
+        with open_store() as store:
+            saved = store.get_run(resume).settings.get("export_dir")
+        remembered = Path(saved) if saved else None
+    elif paper is None:
+        fail("give a paper to start a run, or --resume RUN to continue one")
+    else:
+        check_paper_input(paper)
+    target = out or remembered or default_out_dir(paper, resume)
+    check_out_dir(target, force)  # before any money is spent
+    use_bar = sys.stderr.isatty()
+    progress = (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+        )
+        if use_bar
+        else None
+    )
+    display = _Display(progress)
     sampler = anthropic_sampler(
         model,
         "use --dry-run to see what a run would cost; or drive the stages from an MCP client "
         "(`papercoder-mcp serve`), which can use the client's model or hand the work to the agent",
+        timeout=timeout,
+        on_retry=display.on_retry,
     )
     with open_store() as store:
         run_id = _find_or_start_run(store, paper, resume, new)
+        run = store.get_run(run_id)
+        store.update_run(run_id, settings={**run.settings, "export_dir": str(target.expanduser().resolve())})
         options = PipelineOptions(
             concurrency=concurrency,
             max_cost_usd=max_cost or None,
@@ -219,36 +323,30 @@ def full(
             smoke=smoke,
             smoke_install=smoke_install,
         )
-        use_bar = sys.stderr.isatty()
         try:
-            if use_bar:
-                with Progress(
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeElapsedColumn(),
-                    console=err_console,
-                ) as bar:
-                    printer = _progress_printer(bar)
+            if progress is not None:
+                with progress:
                     result = run_closing(
-                        sampler, lambda: run_pipeline(store, run_id, sampler, options, printer)
+                        sampler, lambda: run_pipeline(store, run_id, sampler, options, display.on_event)
                     )
             else:
-                printer = _progress_printer(None)
-                result = run_closing(sampler, lambda: run_pipeline(store, run_id, sampler, options, printer))
+                result = run_closing(
+                    sampler, lambda: run_pipeline(store, run_id, sampler, options, display.on_event)
+                )
         except KeyboardInterrupt:
             store.update_run(run_id, status="interrupted")
-            info(
-                f"interrupted; finished steps are kept. Resume with: papercoder-mcp full --resume {run_id} --out {out}"
-            )
+            info(f"interrupted; finished steps are kept. Resume with: papercoder-mcp full --resume {run_id}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        _summary(result)
+        _summary(result, display)
         only_findings = result.status == "failed" and all(s.stage == "verify" for s in result.failed_steps())
         if result.status != "complete" and not (allow_findings and only_findings):
-            fail(result.message, EXIT_INCOMPLETE)
+            fail(
+                f"run {run_id} is {result.status}; finished steps are kept: papercoder-mcp full --resume {run_id}",
+                EXIT_INCOMPLETE,
+            )
         from papercoder_mcp.pipeline.export import export_repo
 
-        exported = export_repo(store, run_id, out, force=force, allow_findings=allow_findings)
+        exported = export_repo(store, run_id, target, force=force, allow_findings=allow_findings)
         for w in exported.warnings:
             warn(w)
         console.print(f"wrote {len(exported.files)} files to {exported.out_dir}")
@@ -257,14 +355,29 @@ def full(
 @app.command()
 def cost(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
     """What a run cost: per stage, per file, and what prompt caching saved."""
+    from papercoder_mcp.cli.app import agent_written_steps
     from papercoder_mcp.pipeline.estimate import cache_savings
 
     with open_store() as store:
         summary = store.cost_summary(run)
         calls = store.calls(run)
-    stages = Table(title=f"Cost of run {run} by stage")
-    for col in ("stage", "calls", "input", "output", "cache read", "cache write", "cost"):
-        stages.add_column(col, justify="left" if col == "stage" else "right")
+        written = agent_written_steps(store.list_artifacts(run))
+    if not calls:
+        console.print(
+            f"Run {run} made no billed model call here: $0."
+            + (
+                f" {written} step(s) were written by the calling agent (handoff) or by hand; what they cost "
+                "is on that agent's own bill."
+                if written
+                else ""
+            ),
+            soft_wrap=True,
+        )
+        return
+    stages = Table(title=f"Cost of run {run} by stage", title_justify="left")
+    stages.add_column("stage", no_wrap=True)
+    for col in ("calls", "input", "output", "cache rd", "cache wr", "cost"):
+        stages.add_column(col, justify="right", no_wrap=True)
     for s in summary.by_stage:
         stages.add_row(
             s.stage,
@@ -281,9 +394,9 @@ def cost(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
         if c.key:
             per_file[c.key] = per_file.get(c.key, 0.0) + (c.cost_usd or 0.0)
     if per_file:
-        files = Table(title="By file (analysis + code)")
-        files.add_column("file")
-        files.add_column("cost", justify="right")
+        files = Table(title="By file (analysis + code)", title_justify="left")
+        files.add_column("file", overflow="fold")
+        files.add_column("cost", justify="right", no_wrap=True)
         for key, usd in sorted(per_file.items(), key=lambda kv: -kv[1]):
             files.add_row(key, format_cost(usd))
         console.print(files)
@@ -293,6 +406,7 @@ def cost(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
         f"Total {format_cost(summary.total_usd)} over {summary.calls} calls"
         + (f" ({summary.unpriced_calls} with unknown price)" if summary.unpriced_calls else "")
         + (f"; prompt caching saved {format_cost(sum(known))}" if known else "")
+        + (f"; {written} step(s) written by the agent or by hand, not billed here" if written else "")
     )
 
 

@@ -6,12 +6,14 @@ import hmac
 import logging
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from papercoder_mcp.cli.app import app, db_path, fail, info
-from papercoder_mcp.server.app import SamplerMode
+
+if TYPE_CHECKING:
+    from papercoder_mcp.server.app import SamplerMode
 
 TOKEN_ENV = "PAPERCODER_TOKEN"
 

@@ -14,6 +14,8 @@ from papercoder_mcp.stages.base import EXPECTED_OUTPUT_TOKENS
 ASSUMED_FILES = 8
 # Size of a dependency file's code in a generate prompt, as tokens (about 150 lines of Python).
 DEP_CODE_TOKENS = 1_500
+# A critique answer (problems by severity and a score) is short beside the artifact it reviews.
+CRITIQUE_OUTPUT_TOKENS = 1_200
 
 
 class PlannedCall(BaseModel):
@@ -32,6 +34,10 @@ class CostEstimate(BaseModel):
     calls: list[PlannedCall]
     total_usd: float | None
     baseline_usd: float | None = None  # the same calls with no prompt caching
+    # Repairs depend on what verification finds, so they are priced per file rather than put in `calls`.
+    repair_rounds: int = 0
+    repair_call_usd: float | None = None
+    repair_note: str = ""
 
 
 def _cost(model: str, fresh: int, cached_read: int, cached_write: int, out: int) -> float | None:
@@ -48,8 +54,13 @@ def _cost(model: str, fresh: int, cached_read: int, cached_write: int, out: int)
     return round(usd / 1_000_000, 6)
 
 
-def estimate_run(paper: Paper, model: str, files: int | None = None) -> CostEstimate:
-    """Every call of a full run, priced with the shared prefix written to cache once and read after."""
+def estimate_run(
+    paper: Paper, model: str, files: int | None = None, *, refine: bool = False, repair_rounds: int = 0
+) -> CostEstimate:
+    """Every call of a full run, priced with the shared prefix written to cache once and read after.
+
+    With `refine`, each planning artifact and analysis adds a critique and an improvement call. Repairs
+    cannot be known before verification runs: they are priced per call and bounded in `repair_note`."""
     n = files or ASSUMED_FILES
     out = EXPECTED_OUTPUT_TOKENS
     system = estimate_tokens(prompts.load("system"))
@@ -98,7 +109,40 @@ def estimate_run(paper: Paper, model: str, files: int | None = None) -> CostEsti
                 )
             )
             baseline += _cost(model, shared + tail, 0, 0, out[stage]) or 0.0
+    if refine:
+        reviewed = [(stage, out[stage], "") for stage, _ in planning]
+        reviewed += [("analyze_file", out["analyze_file"], f"file {i + 1}") for i in range(n)]
+        critique_tail = estimate_tokens(prompts.load("critique"))
+        improve_tail = estimate_tokens(prompts.load("improve"))
+        for stage, artifact_tokens, key in reviewed:
+            for name, tail, answer in (
+                ("critique", critique_tail + artifact_tokens, CRITIQUE_OUTPUT_TOKENS),
+                ("improve", improve_tail + artifact_tokens + CRITIQUE_OUTPUT_TOKENS, artifact_tokens),
+            ):
+                calls.append(
+                    PlannedCall(
+                        stage=f"{name} {stage}",
+                        key=key,
+                        input_tokens=shared + tail,
+                        cached_input_tokens=shared,
+                        output_tokens=answer,
+                        cost_usd=_cost(model, tail, shared, 0, answer),
+                    )
+                )
+                baseline += _cost(model, shared + tail, 0, 0, answer) or 0.0
     total = sum(c.cost_usd or 0.0 for c in calls) if priced else None
+    repair_usd: float | None = None
+    note = ""
+    if repair_rounds:
+        # A repair prompt: the shared prefix, the file, its findings and its dependencies' interfaces.
+        tail = estimate_tokens(prompts.load("repair_file")) + out["generate_file"] + DEP_CODE_TOKENS
+        repair_usd = _cost(model, tail, shared, 0, out["generate_file"])
+        worst = repair_usd * n * repair_rounds if repair_usd is not None else None
+        note = (
+            f"Not in the total: verification repairs, one call per file with findings "
+            f"(about {_usd(repair_usd)} each), in up to {repair_rounds} round(s); "
+            f"at most {_usd(worst)} if all {n} files needed every round."
+        )
     return CostEstimate(
         model=model,
         files=n,
@@ -106,7 +150,14 @@ def estimate_run(paper: Paper, model: str, files: int | None = None) -> CostEsti
         calls=calls,
         total_usd=total,
         baseline_usd=round(baseline, 6) if priced else None,
+        repair_rounds=repair_rounds,
+        repair_call_usd=repair_usd,
+        repair_note=note,
     )
+
+
+def _usd(usd: float | None) -> str:
+    return "an unknown price" if usd is None else f"${usd:.2f}"
 
 
 def cache_savings(model: str, cache_read_tokens: int, cache_write_tokens: int) -> float | None:

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 # Current Sonnet in the SDK 2.14 model list (types/model_param.py), not in _data/deprecated_models.py.
 DEFAULT_MODEL = "claude-sonnet-5-5"
+DEFAULT_TIMEOUT_S = 600.0
 # The API allows four cache breakpoints per request; two cover our prefix layout (see _params).
 CACHE_BREAKPOINTS = 2
 
@@ -52,6 +53,18 @@ _REJECT_FORCED_TOOL = frozenset(
 Sleep = Callable[[float], Awaitable[Any]]
 
 
+@dataclass(frozen=True)
+class RetryNotice:
+    """A retry about to wait, for a progress display: which step, why, and for how long."""
+
+    stage: str
+    key: str
+    reason: str
+    attempt: int
+    max_attempts: int
+    wait_s: float
+
+
 class AnthropicSampler:
     """Answers `SampleRequest`s with the Anthropic API; see the module docstring for the policies."""
 
@@ -63,7 +76,7 @@ class AnthropicSampler:
         api_key: str | None = None,
         base_url: str | None = None,
         max_retries: int = 6,
-        timeout: float = 600,
+        timeout: float = DEFAULT_TIMEOUT_S,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         max_tokens_ceiling: int = 64000,
@@ -71,8 +84,10 @@ class AnthropicSampler:
         structured_mode: StructuredMode = "output_config",
         sleep: Sleep | None = None,
         client: anthropic.AsyncAnthropic | None = None,
+        on_retry: Callable[[RetryNotice], None] | None = None,
     ) -> None:
         self.model = model
+        self.on_retry = on_retry
         self.max_retries = max_retries
         self.timeout = timeout
         self.backoff_base = backoff_base
@@ -140,7 +155,7 @@ class AnthropicSampler:
                         retryable=True,
                     ) from err
                 transient_retries += 1
-                await self._wait(transient_retries, err.response.headers, f"HTTP {status}")
+                await self._wait(request, transient_retries, err.response.headers, f"HTTP {status}")
                 continue
             except anthropic.APIConnectionError as err:  # includes APITimeoutError
                 latency = time.monotonic() - started
@@ -149,12 +164,12 @@ class AnthropicSampler:
                 if transient_retries >= self.max_retries:
                     raise SamplerFailed(
                         f"the Anthropic API could not be reached ({attempt} attempts, last: {kind}); "
-                        "check the network or raise the timeout",
+                        "check the network, or allow each request more time (`papercoder-mcp full --timeout SECONDS`)",
                         failed,
                         retryable=True,
                     ) from err
                 transient_retries += 1
-                await self._wait(transient_retries, None, kind)
+                await self._wait(request, transient_retries, None, kind)
                 continue
             except TypeError as err:
                 # The SDK raises TypeError before sending when it finds no credentials at all.
@@ -229,13 +244,15 @@ class AnthropicSampler:
                 failed_attempts=failed,
             )
 
-    async def _wait(self, retry: int, headers: Any, why: str) -> None:
+    async def _wait(self, request: SampleRequest, retry: int, headers: Any, why: str) -> None:
         asked = retry_after_seconds(headers) if headers is not None else None
         if asked is not None:
             delay = min(asked, self.backoff_cap)
         else:
             delay = backoff_delay(retry, base=self.backoff_base, cap=self.backoff_cap)
         log.info("%s; retry %d/%d in %.2fs", why, retry, self.max_retries, delay)
+        if self.on_retry is not None:
+            self.on_retry(RetryNotice(request.stage, request.key, why, retry, self.max_retries + 1, delay))
         await self._sleep(delay)
 
     def _shape(self, request: SampleRequest) -> _Shape:
