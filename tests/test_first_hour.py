@@ -144,6 +144,17 @@ class TestInputsBeforeTheKey:
         assert "--out" not in result.output
 
 
+class TestPlaceholderKey:
+    def test_a_copied_placeholder_key_is_refused_with_a_hint(self, paper: Path, tmp_path: Path) -> None:
+        for args in (["full", str(paper), "--out", str(tmp_path / "repo")], ["serve"]):
+            result = runner.invoke(
+                app, ["--db", str(tmp_path / "s.db"), *args], env={"ANTHROPIC_API_KEY": "sk-..."}
+            )
+            assert result.exit_code == 1
+            line = one_error_line(result.output)
+            assert "placeholder" in line and "handoff" in line, line
+
+
 class TestAFailingRun:
     def test_the_error_is_shown_once_and_the_step_as_failed(self, tmp_path: Path, paper: Path) -> None:
         with FakeAnthropic(fake_model_responder()) as fake:

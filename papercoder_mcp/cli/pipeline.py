@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -59,9 +58,11 @@ def anthropic_sampler(
     on_retry: Callable[[RetryNotice], None] | None = None,
 ) -> AnthropicSampler:
     """The Anthropic sampler for a CLI command, or one error line saying how to go on without a key."""
-    from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL, DEFAULT_TIMEOUT_S, AnthropicSampler
+    from papercoder_mcp.samplers.keys import configured_key, placeholder_problem
 
-    if not os.environ.get("ANTHROPIC_API_KEY"):
+    if problem := placeholder_problem(configured_key()):
+        fail(problem)
+    if not configured_key():
         fail(
             "ANTHROPIC_API_KEY is not set: export it to call the model from the shell; "
             + (
@@ -70,6 +71,8 @@ def anthropic_sampler(
                 "model, or hand the work to the agent)"
             )
         )
+    from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL, DEFAULT_TIMEOUT_S, AnthropicSampler
+
     return AnthropicSampler(
         model=model or DEFAULT_MODEL, timeout=timeout or DEFAULT_TIMEOUT_S, on_retry=on_retry
     )

@@ -57,8 +57,11 @@ def serve(
     model: Annotated[str | None, typer.Option(help="Anthropic model id for the server-side API")] = None,
 ) -> None:
     """Run the MCP server (stdio for Claude Desktop / Claude Code; --http for streamable HTTP)."""
+    from papercoder_mcp.samplers.keys import configured_key, placeholder_problem
     from papercoder_mcp.server.build import build_server
 
+    if problem := placeholder_problem(configured_key()):
+        fail(problem)
     if sampler not in ("auto", "anthropic", "sampling", "handoff"):
         fail(f"--sampler must be auto, anthropic, sampling or handoff, not {sampler!r}")
     if sampler == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
