@@ -95,6 +95,23 @@ class TestReadmeMcpLines:
         command = server["command"].replace("/home/you/papercoder-mcp", str(clone))
         assert "list_runs" in await handshake(command, server["args"], no_key_env(tmp_path))
 
+    def test_the_main_line_run_as_pasted_refuses_the_placeholder_key(self, tmp_path: Path) -> None:
+        (line,) = bash_lines(r"papercoder-mcp full paper.pdf")
+        install, run = line.rsplit(" && ", 1)
+        assert (
+            install == "python3 -m venv .venv && .venv/bin/pip install -e ."
+        )  # what .ci/run does, with [test]
+        clone = fresh_clone(tmp_path)
+        (clone / "paper.pdf").write_bytes(
+            b"%PDF-1.4\n"
+        )  # stands for the user's paper; the key check is first
+        done = subprocess.run(
+            ["bash", "-c", run], cwd=clone, env=no_key_env(tmp_path), capture_output=True, text=True
+        )
+        assert done.returncode == 1
+        assert "placeholder" in one_error_line(done.stderr)
+        assert not (clone / "repo").exists()
+
     def test_the_first_command_says_what_to_put_for_the_paper(self) -> None:
         first_screen = README.split("## Use it from", 1)[0]
         assert "put your paper's path where it says" in first_screen
