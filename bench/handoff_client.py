@@ -1,0 +1,76 @@
+"""Drive `papercoder-mcp serve` from a shell, as an agent with no API key would (handoff mode).
+
+Each invocation starts the installed server over stdio with the real MCP client, makes one call and
+prints what an agent would see. Handoff ids carry everything, so calls in separate processes chain up
+on the same store. Used to measure output quality with a person or a helper session acting as the model.
+
+    python bench/handoff_client.py --db run.db call parse_paper '{"path": "paper.pdf"}'
+    python bench/handoff_client.py --db run.db call run_pipeline '{"run_id": "run-..."}'
+    python bench/handoff_client.py --db run.db read papercoder://runs/run-.../paper
+    python bench/handoff_client.py --db run.db submit HANDOFF_ID answer.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+SCRIPT = Path(sys.executable).parent / "papercoder-mcp"
+
+
+def _env() -> dict[str, str]:
+    # The agent has no key: nothing from ANTHROPIC_* may reach the server.
+    return {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+
+
+def _show(result: Any) -> str:
+    if result.structured_content:
+        body: Any = result.structured_content
+    else:
+        body = [getattr(c, "text", repr(c)) for c in result.content]
+    text = json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body
+    return ("ERROR: " if result.is_error else "") + text
+
+
+async def main(args: argparse.Namespace) -> None:
+    params = StdioServerParameters(
+        command=str(SCRIPT), args=["--db", str(args.db), "serve", "--sampler", "handoff"], env=_env()
+    )
+    async with Client(params) as client:
+        if args.verb == "call":
+            arguments = json.loads(args.rest[1]) if len(args.rest) > 1 else {}
+            print(_show(await client.call_tool(args.rest[0], arguments)))
+        elif args.verb == "submit":
+            content = Path(args.rest[1]).read_text(encoding="utf-8")
+            print(
+                _show(
+                    await client.call_tool(
+                        "submit_artifact", {"handoff_id": args.rest[0], "content": content}
+                    )
+                )
+            )
+        elif args.verb == "read":
+            res = await client.read_resource(args.rest[0])
+            for part in res.contents:
+                print(
+                    getattr(part, "text", None)
+                    or f"<{len(getattr(part, 'blob', ''))} base64 chars of {part.mime_type}>"
+                )
+        elif args.verb == "tools":
+            for tool in (await client.list_tools()).tools:
+                print(f"{tool.name}: {(tool.description or '').splitlines()[0]}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("verb", choices=["call", "submit", "read", "tools"])
+    parser.add_argument("rest", nargs="*")
+    anyio.run(main, parser.parse_args())
