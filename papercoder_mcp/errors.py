@@ -14,7 +14,8 @@ exit, the MCP server returns it as a tool error.
     │   └── ValidationFailed   an answer did not validate into its model
     ├── SamplerError           the model provider failed after retries
     ├── BudgetExceeded         the next call would cross the run's cost budget
-    └── UnsafePath             a generated path would leave the output directory
+    ├── UnsafePath             a generated path would leave the output directory
+    └── SandboxUnavailable     generated code would run, but no sandbox works on this machine
 """
 
 from __future__ import annotations
@@ -73,3 +74,7 @@ class BudgetExceeded(PaperCoderError):
 
 class UnsafePath(PaperCoderError):
     """A generated file path would escape the repository directory."""
+
+
+class SandboxUnavailable(PaperCoderError):
+    """Generated code was to be run, but no sandbox works here and running it unsandboxed was not asked for."""
