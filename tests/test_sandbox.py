@@ -1,0 +1,181 @@
+"""The smoke sandbox contains what generated code could do: each test tries one escape and fails at it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from papercoder_mcp.errors import SandboxUnavailable
+from papercoder_mcp.verify import sandbox as sandbox_module
+from papercoder_mcp.verify.sandbox import Limits, Sandbox, Workspace, _bwrap_works, _processes_of
+
+needs_bwrap = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or _bwrap_works() is not None,
+    reason=f"no working bubblewrap here: {_bwrap_works() if sys.platform.startswith('linux') else 'not Linux'}",
+)
+SECRETS = {
+    "DATABASE_URL": "postgres://admin:hunter2@db/prod",
+    "GH_PAT": "ghp_secretsecretsecret",
+    "SSH_AUTH_SOCK": "/run/user/0/ssh-agent.sock",
+    "NPM_AUTH": "npm-secret-token",
+    "ANTHROPIC_API_KEY": "sk-ant-secret",
+}
+
+
+@pytest.fixture
+def ws() -> object:
+    workspace = Workspace.create()
+    yield workspace
+    workspace.remove()
+
+
+def run_code(box: Sandbox, ws: Workspace, code: str, **limits: object) -> sandbox_module.RunResult:
+    (ws.repo / "probe.py").write_text(code)
+    return box.run(["python3", "probe.py"], workspace=ws, limits=Limits(**limits))  # type: ignore[arg-type]
+
+
+@needs_bwrap
+class TestContainment:
+    def test_parent_environment_is_not_readable(self, ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+        for key, value in SECRETS.items():
+            monkeypatch.setenv(key, value)
+        code = (
+            "import os, sys\n"
+            "print('ENV', dict(os.environ))\n"
+            "for pid in {os.getppid(), int(sys.argv[0] and %d), 1}:\n"
+            "    try:\n"
+            "        print('READ', pid, open(f'/proc/{pid}/environ', 'rb').read())\n"
+            "    except OSError as exc:\n"
+            "        print('DENIED', pid, exc)\n"
+        ) % os.getpid()
+        result = run_code(Sandbox.detect(), ws, code, wall_seconds=20)
+        assert result.ok, result.output
+        for value in SECRETS.values():
+            assert value not in result.output
+        assert f"DENIED {os.getpid()}" in result.output  # our own pid does not exist in its namespace
+        env_line = next(line for line in result.output.splitlines() if line.startswith("ENV"))
+        for key in SECRETS:
+            assert key not in env_line
+
+    def test_setsid_grandchild_dies_at_the_timeout(self, ws: Workspace) -> None:
+        code = (
+            "import subprocess, time\n"
+            "subprocess.Popen(['python3', '-c', 'import time\\nwhile True: time.sleep(1)'],"
+            " start_new_session=True)\n"
+            "print('started', flush=True)\n"
+            "time.sleep(600)\n"
+        )
+        box = Sandbox.detect()
+        start = time.monotonic()
+        result = run_code(box, ws, code, wall_seconds=2)
+        elapsed = time.monotonic() - start
+        assert result.timed_out and result.returncode is None
+        assert "started" in result.output
+        assert elapsed < 2 + 4, elapsed
+        assert box.uid is None or _wait_until_gone(box.uid)
+
+    def test_fork_loop_is_capped(self, ws: Workspace) -> None:
+        code = (
+            "import os, time\n"
+            "made = 0\n"
+            "for _ in range(150):\n"
+            "    try:\n"
+            "        if os.fork() == 0:\n"
+            "            time.sleep(30)\n"
+            "            os._exit(0)\n"
+            "        made += 1\n"
+            "    except OSError as exc:\n"
+            "        print('refused', exc.errno, flush=True)\n"
+            "        break\n"
+            "print('made', made, flush=True)\n"
+        )
+        box = Sandbox.detect()
+        result = run_code(box, ws, code, wall_seconds=10, processes=20)
+        made = int(result.output.split("made")[-1].split()[0])
+        assert "refused" in result.output and made < 20, result.output
+        assert box.uid is None or _wait_until_gone(box.uid)
+
+    def test_network_connect_to_a_host_listener_fails(self, ws: Workspace) -> None:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            port = server.getsockname()[1]
+            code = (
+                "import socket\n"
+                "try:\n"
+                f"    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
+                "    print('CONNECTED')\n"
+                "except OSError as exc:\n"
+                "    print('refused', exc)\n"
+            )
+            result = run_code(Sandbox.detect(), ws, code, wall_seconds=20)
+        assert "refused" in result.output and "CONNECTED" not in result.output
+
+    def test_writes_outside_the_copy_fail(self, ws: Workspace, tmp_path: Path) -> None:
+        home_file = tmp_path / "home" / "notes.txt"
+        home_file.parent.mkdir(parents=True)
+        home_file.write_text("private")
+        code = (
+            "import pathlib\n"
+            "for target in ['../../x', '../x', %r, %r]:\n"
+            "    try:\n"
+            "        pathlib.Path(target).write_text('pwned')\n"
+            "        print('WROTE', target)\n"
+            "    except OSError as exc:\n"
+            "        print('refused', target, exc.strerror)\n"
+            "try:\n"
+            "    print('READ', open(%r).read())\n"
+            "except OSError as exc:\n"
+            "    print('unreadable', exc.strerror)\n"
+            "pathlib.Path('inside.txt').write_text('ok')\n"
+        ) % (str(ws.root / "outside.txt"), str(home_file), str(home_file))
+        result = run_code(Sandbox.detect(), ws, code, wall_seconds=20)
+        assert result.ok, result.output
+        assert "WROTE" not in result.output and "READ" not in result.output, result.output
+        assert not (ws.root / "outside.txt").exists() and not Path("/x").exists()
+        assert home_file.read_text() == "private"
+        assert (ws.repo / "inside.txt").read_text() == "ok"
+
+    def test_output_is_read_with_a_bound(self, ws: Workspace) -> None:
+        code = "import sys\nfor _ in range(200):\n    sys.stdout.write('y' * 50_000)\nprint('END')\n"
+        result = run_code(Sandbox.detect(), ws, code, wall_seconds=20, output_bytes=100_000)
+        assert result.ok and result.truncated
+        assert len(result.output) < 101_000 and result.output.endswith("END\n")
+
+    def test_memory_per_process_is_capped(self, ws: Workspace) -> None:
+        code = "x = bytearray(800 * 1024 * 1024)\nprint('ALLOCATED')\n"
+        result = run_code(Sandbox.detect(), ws, code, wall_seconds=20, memory_bytes=400 * 1024**2)
+        assert "MemoryError" in result.output and "ALLOCATED" not in result.output
+
+
+class TestRefusal:
+    def test_without_bwrap_it_refuses_unless_unsandboxed(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ws: Workspace
+    ) -> None:
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+        _bwrap_works.cache_clear()
+        try:
+            with pytest.raises(SandboxUnavailable, match="--unsandboxed"):
+                Sandbox.detect()
+            box = Sandbox.detect(unsandboxed=True)
+            monkeypatch.setenv("GH_PAT", SECRETS["GH_PAT"])
+            (ws.repo / "probe.py").write_text("import os\nprint(sorted(os.environ))\n")
+            result = box.run([sys.executable, "probe.py"], workspace=ws, limits=Limits(wall_seconds=20))
+            assert result.ok and "GH_PAT" not in result.output and "'HOME'" in result.output
+        finally:
+            _bwrap_works.cache_clear()
+
+
+def _wait_until_gone(uid: int, seconds: float = 5) -> bool:
+    """True once no process of `uid` is left on the host (the namespace's teardown is asynchronous)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _processes_of(uid) == 0:
+            return True
+        time.sleep(0.1)
+    return False
