@@ -19,8 +19,12 @@ FindingKind = Literal[
     "no_entry_point",  # the design's entry point is missing, or has no `if __name__ == "__main__":`
     "placeholder",  # pass/... bodies, TODO, NotImplementedError where work is due
     "user_data",  # a path the code reads that nothing creates or downloads
-    "smoke_import",  # (smoke run) importing the module failed
-    "smoke_run",  # (smoke run) the entry point failed, or timed out
+    "smoke_import",  # (executed) importing the module failed
+    "smoke_run",  # (executed) the entry point's smoke mode failed, or timed out
+    "test_failure",  # (executed) a test of the repository failed; the finding is on a file in its traceback
+    "no_smoke_mode",  # (executed) the entry point accepts neither `smoke` nor `--smoke`
+    "install_failed",  # (executed) the requirements could not be installed (wheels only)
+    "requirement_unavailable",  # (executed) a listed requirement does not provide a module the code imports
 ]
 Severity = Literal["error", "warning", "info"]
 
@@ -34,12 +38,33 @@ class Finding(BaseModel):
     detail: str = Field("", description="a traceback or the offending text, when there is one")
 
 
+class StepRun(BaseModel):
+    """One executed step of verification (imports, tests, smoke mode) and how it ended."""
+
+    name: str
+    command: str
+    returncode: int | None = None
+    seconds: float = 0.0
+    timed_out: bool = False
+
+
 class SmokeResult(BaseModel):
+    """Executed verification: what ran, where, and under which key it may be reused."""
+
     ran: bool
     installed: bool = False
     seconds: float = 0.0
     timed_out: bool = False
     log: str = ""
+    sandbox: str = Field("", description="bwrap, or unsandboxed when the user asked for that")
+    key: str = Field("", description="hash of what ran: files, requirements, interpreter, options")
+    environment: str = Field(
+        "", description="the cached environment's key (requirements hash and interpreter)"
+    )
+    steps: list[StepRun] = Field(default_factory=list)
+    tests_passed: int = 0
+    tests_failed: int = 0
+    smoke_command: str = ""
 
 
 class Verification(BaseModel):

@@ -270,7 +270,9 @@ class Sandbox:
         args = [shutil.which("bwrap") or "bwrap", *_namespaces(not limits.network), "--clearenv"]
         if whole_root:
             args += ["--ro-bind", "/", "/"]
-        else:
+        # /tmp first: a bind below it (a workspace, an environment in a temporary folder) stays visible.
+        args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+        if not whole_root:
             ro = [Path(p) for p in (*_SYSTEM, *_ETC) if os.path.lexists(p)]
             ro += [Path(sys.base_prefix).resolve(), Path(os.path.realpath(sys.executable)).parent.parent]
             ro += [Path(p).resolve() for p in readonly]
@@ -279,7 +281,8 @@ class Sandbox:
             # Folders bwrap creates on the way to a bind copy no mode from the host, but a dropped
             # uid must be able to walk them (/root is 0700 on the host).
             for parent in _ancestors(binds):
-                args += ["--perms", "0755", "--dir", str(parent)]
+                if parent != Path("/tmp"):
+                    args += ["--perms", "0755", "--dir", str(parent)]
             for p in ro:
                 if p.is_symlink():
                     args += ["--symlink", os.readlink(p), str(p)]
@@ -288,7 +291,6 @@ class Sandbox:
         for p in writable:
             args += ["--bind", str(Path(p).resolve()), str(Path(p).resolve())]
         args += ["--dev", "/dev", "--proc", "/proc"]
-        args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
         if not whole_root:  # the install step works in the environment's folder, not the repository
             args += ["--bind", str(ws.repo), REPO_INSIDE]
         if drop is not None:

@@ -1,45 +1,52 @@
-"""The opt-in smoke run: import every generated module, then run the entry point with --help.
+"""Executed verification: install the requirements, then import, test and smoke-run the repository.
 
-Generated code is untrusted, so it runs only here, and only:
+Generated code runs only here, and only inside the sandbox (verify/sandbox.py): a throwaway copy
+of the files, no network, its own PID namespace, an allowlisted environment, limits on processes,
+memory and time. The requirements go into a cached virtual environment first
+(verify/environments.py), so the code runs with its real dependencies, not papercoder's.
 
-- in a fresh temporary copy of the files (the store and any exported repository
-  are never visible to it; `../x` lands inside the temporary area);
-- in subprocesses in their own session, killed as a group at the timeout;
-- with an environment stripped of keys, tokens, secrets and passwords, and HOME
-  and TMPDIR pointing into the temporary area;
-- under CPU, address-space and file-size limits.
-
-This is containment against accidents (a stray training loop, a key leaking into
-a log), not a sandbox against malice: the code can still read the user's files
-by absolute path and use the network.
+Failures become findings on the files in their traceback, innermost project frame first (an
+error: the file most likely at fault), the outer frames as info (context, not repair targets), so
+the repair loop works on what really broke, with the traceback and the failing test's source. A
+missing third-party module is a requirements finding, never a code finding.
 """
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import json
-import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from pydantic import BaseModel
+
 from papercoder_mcp.paths import safe_join
+from papercoder_mcp.store import canonical_hash
+from papercoder_mcp.verify.environments import (
+    EnvironmentBuilder,
+    check_requirements,
+    default_builder,
+    ensure_environment,
+    interpreter_id,
+)
 from papercoder_mcp.verify.index import module_name
-from papercoder_mcp.verify.models import Finding, SmokeResult
+from papercoder_mcp.verify.models import Finding, SmokeResult, StepRun
+from papercoder_mcp.verify.requirements_map import import_to_distribution, normalize_distribution
+from papercoder_mcp.verify.sandbox import Limits, RunResult, Sandbox, Workspace
 
-MEMORY_LIMIT_BYTES = 4 * 1024**3
-FILE_SIZE_LIMIT_BYTES = 256 * 1024**2
 LOG_LIMIT = 20_000
-_SECRET_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
-_SECRET_PREFIXES = ("ANTHROPIC_", "OPENAI_", "AWS_", "AZURE_", "GOOGLE_", "HF_", "HUGGING")
-_DROP = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PAPERCODER_DB"}
+DETAIL_LIMIT = 12_000
+JUNIT = ".papercoder-junit.xml"
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 
-# Imports each module in turn, reporting each result as one JSON line, so one that hangs
-# still leaves the results of the ones before it.
+# Imports each module in turn, one JSON line per result, so one that hangs still leaves the results
+# of the ones before it.
 _IMPORT_DRIVER = r"""
 import importlib, json, sys, traceback
 sys.path[:0] = json.loads(sys.argv[1])
@@ -53,193 +60,266 @@ for name in json.loads(sys.argv[2]):
 """
 
 
-def clean_env(home: Path) -> dict[str, str]:
-    """The parent's environment without credentials, with HOME and TMPDIR inside the sandbox."""
-    env: dict[str, str] = {}
-    for name, value in os.environ.items():
-        upper = name.upper()
-        if any(p in upper for p in _SECRET_PARTS) or upper.startswith(_SECRET_PREFIXES) or upper in _DROP:
-            continue
-        env[name] = value
-    tmp = home / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    env.update(
-        HOME=str(home),
-        TMPDIR=str(tmp),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        PYTHONDONTWRITEBYTECODE="1",
-        PYTHONNOUSERSITE="1",
-        MPLBACKEND="Agg",
-        WANDB_MODE="disabled",
+class ExecutionOptions(BaseModel):
+    """How executed verification runs; part of the key under which its result is reused."""
+
+    unsandboxed: bool = False
+    import_seconds: float = 60
+    test_seconds: float = 300
+    smoke_seconds: float = 180
+    memory_bytes: int = 8 * 1024**3
+    processes: int = 256
+
+
+def smoke_commands(entry_point: str) -> list[list[str]]:
+    """The entry point's smoke-mode commands to try, in order (the first one it accepts is used)."""
+    return [[entry_point, "smoke"], [entry_point, "--smoke"]]
+
+
+def test_files(files: dict[str, str]) -> list[str]:
+    return sorted(
+        p
+        for p in files
+        if p.endswith(".py") and (Path(p).name.startswith("test_") or Path(p).name.endswith("_test.py"))
     )
-    env.setdefault("PATH", os.defpath)
-    env.setdefault("LANG", "C.UTF-8")
-    return env
 
 
-def _limits(cpu_seconds: int, memory: int) -> None:
-    """Runs in the child before exec: resource limits (best effort where the platform lacks one)."""
-    import resource
-
-    for res, value in (
-        (resource.RLIMIT_CPU, cpu_seconds),
-        (resource.RLIMIT_AS, memory),
-        (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT_BYTES),
-        (resource.RLIMIT_CORE, 0),
-    ):
-        try:
-            _, hard = resource.getrlimit(res)
-            cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(res, (cap, cap))
-        except (ValueError, OSError):
-            pass
+def requirement_lines(requirements_txt: str) -> list[str]:
+    lines = (line.split("#", 1)[0].strip() for line in requirements_txt.splitlines())
+    return [line for line in lines if line]
 
 
-def _run(
-    cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float, memory: int
-) -> tuple[int | None, str, float]:
-    """(returncode or None on timeout, combined output, seconds); the whole process group dies at the end."""
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=lambda: _limits(int(timeout) + 5, memory),  # noqa: PLW1509 - no threads are started here
+def execution_key(
+    files: dict[str, str], requirements: list[str], builder: EnvironmentBuilder, options: ExecutionOptions
+) -> str:
+    """What an executed verification ran: every file's hash, the requirements, interpreter, options."""
+    digests = sorted((p, hashlib.sha256(c.encode()).hexdigest()) for p, c in files.items())
+    return canonical_hash(
+        [digests, sorted(requirements), builder.name, interpreter_id(), options.model_dump(), 1]
     )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        code: int | None = proc.returncode
-    except subprocess.TimeoutExpired:
-        code = None
-        out = b""
-    finally:
-        # Children the code started (data loaders, servers) go too.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    if code is None:
-        out, _ = proc.communicate()
-    return code, out.decode("utf-8", "replace"), time.monotonic() - start
 
 
-def _traceback_line(tb: str, path: str) -> int | None:
-    lines = [int(m) for m in re.findall(rf'File "(?:[^"]*/)?{re.escape(path)}", line (\d+)', tb)]
-    return lines[-1] if lines else None
+@dataclass
+class _Context:
+    files: dict[str, str]
+    box: Sandbox
+    ws: Workspace
+    python: str
+    mounts: list[Path]
+    requirements: set[str]
+    options: ExecutionOptions
+    findings: list[Finding] = field(default_factory=list)
+    steps: list[StepRun] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+
+    def run(self, name: str, argv: list[str], seconds: float, shown: str = "") -> RunResult:
+        limits = Limits(
+            wall_seconds=seconds, memory_bytes=self.options.memory_bytes, processes=self.options.processes
+        )
+        result = self.box.run(
+            argv, workspace=self.ws, limits=limits, readonly=[Path(self.python).parent.parent, *self.mounts]
+        )
+        shown = shown or (" ".join(["python", *argv[1:]]) if argv[0] == self.python else " ".join(argv))
+        self.steps.append(
+            StepRun(
+                name=name,
+                command=shown,
+                returncode=result.returncode,
+                seconds=result.seconds,
+                timed_out=result.timed_out,
+            )
+        )
+        self.log.append(f"$ {shown}\n{result.output}")
+        return result
 
 
-def smoke_run(
+def execute_repository(
     files: dict[str, str],
     *,
     entry_point: str,
-    timeout: float = 60,
-    install: bool = False,
-    requirements: list[str] | None = None,
-    help_flag: str = "--help",
-    memory_limit: int = MEMORY_LIMIT_BYTES,
+    requirements: list[str],
+    options: ExecutionOptions | None = None,
+    builder: EnvironmentBuilder | None = None,
+    env_root: Path | None = None,
 ) -> tuple[SmokeResult, list[Finding]]:
-    """Import every module and run `entry_point help_flag` in a throwaway copy; failures are findings.
+    """Install, import, test and smoke-run `files` in the sandbox; failures are findings.
 
-    `timeout` bounds each step (install, imports, entry point) separately.
-    """
-    findings: list[Finding] = []
-    log: list[str] = []
+    Raises SandboxUnavailable when no sandbox works and `options.unsandboxed` is not set."""
+    options = options or ExecutionOptions()
+    builder = builder or default_builder()
     start = time.monotonic()
-    timed_out = installed = False
-    area = Path(tempfile.mkdtemp(prefix="papercoder-smoke-"))
+    box = Sandbox.detect(unsandboxed=options.unsandboxed)
+    key = execution_key(files, requirements, builder, options)
+    result = SmokeResult(ran=True, sandbox=box.backend, key=key)
+    bad = check_requirements(requirements)
+    if bad:
+        finding = Finding(
+            file="requirements.txt",
+            kind="install_failed",
+            severity="error",
+            message="requirements.txt cannot be installed safely: " + "; ".join(bad),
+        )
+        return result, [finding]
+    env, why = ensure_environment(requirements, builder, box, root=env_root)
+    if env is None:
+        message = "installing the requirements (wheels only) failed, so nothing was run"
+        finding = Finding(
+            file="requirements.txt",
+            kind="install_failed",
+            severity="error",
+            message=message,
+            detail=why[-LOG_LIMIT:],
+        )
+        return result.model_copy(update={"log": why[-LOG_LIMIT:]}), [finding]
+    ws = Workspace.create()
     try:
-        repo = area / "repo"
-        repo.mkdir()
         for rel, content in files.items():
-            target = safe_join(repo, rel)
+            target = safe_join(ws.repo, rel)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content, encoding="utf-8")
-        env = clean_env(area / "home")
-        python = sys.executable
-        if install:
-            python, ok, text = _make_venv(area, repo, env, requirements or [], timeout, memory_limit)
-            log.append(text)
-            installed = ok
-            if not ok:
-                findings.append(
-                    Finding(
-                        file="requirements.txt",
-                        kind="smoke_run",
-                        severity="error",
-                        message="installing the requirements into a throwaway environment failed",
-                        detail=text[-LOG_LIMIT:],
-                    )
-                )
-                return _result(start, installed, timed_out, log), findings
-        modules = {module_name(p): p for p in sorted(files) if p.endswith(".py")}
-        entry_dir = str(safe_join(repo, entry_point).parent)
-        paths = [str(repo)] + ([entry_dir] if entry_dir != str(repo) else [])
-        code, out, _ = _run(
-            [python, "-E", "-s", "-c", _IMPORT_DRIVER, json.dumps(paths), json.dumps(list(modules))],
-            cwd=repo,
-            env=env,
-            timeout=timeout,
-            memory=memory_limit,
+        ctx = _Context(
+            files=files,
+            box=box,
+            ws=ws,
+            python=env.python,
+            mounts=env.mounts,
+            requirements={normalize_distribution(Requirement(r).name) for r in requirements},
+            options=options,
         )
-        log.append(out)
-        findings += _import_findings(out, modules, code is None, timeout)
-        timed_out = code is None
-        if entry_point in files:
-            code, out, _ = _run(
-                [python, "-E", "-s", entry_point, help_flag],
-                cwd=repo,
-                env=env,
-                timeout=timeout,
-                memory=memory_limit,
-            )
-            log.append(out)
-            if code is None:
-                timed_out = True
-                findings.append(
-                    Finding(
-                        file=entry_point,
-                        kind="smoke_run",
-                        severity="error",
-                        message=f"`python {entry_point} {help_flag}` did not finish within {timeout:g} s "
-                        "(it may start the real work instead of printing help)",
-                        detail=out[-LOG_LIMIT:],
-                    )
-                )
-            elif code != 0:
-                findings.append(
-                    Finding(
-                        file=entry_point,
-                        line=_traceback_line(out, entry_point),
-                        kind="smoke_run",
-                        severity="error",
-                        message=f"`python {entry_point} {help_flag}` exited with status {code}",
-                        detail=out[-LOG_LIMIT:],
-                    )
-                )
-        return _result(start, installed, timed_out, log), findings
+        _imports(ctx, entry_point)
+        passed, failed = _tests(ctx)
+        command = _smoke(ctx, entry_point)
     finally:
-        shutil.rmtree(area, ignore_errors=True)
-
-
-def _result(start: float, installed: bool, timed_out: bool, log: list[str]) -> SmokeResult:
-    text = "\n".join(part for part in log if part)
-    return SmokeResult(
-        ran=True,
-        installed=installed,
-        seconds=round(time.monotonic() - start, 3),
-        timed_out=timed_out,
-        log=text[-LOG_LIMIT:],
+        ws.remove()
+    text = "\n".join(ctx.log)
+    return (
+        result.model_copy(
+            update={
+                "installed": True,
+                "environment": env.key,
+                "seconds": round(time.monotonic() - start, 3),
+                "timed_out": any(s.timed_out for s in ctx.steps),
+                "log": text[-LOG_LIMIT:],
+                "steps": ctx.steps,
+                "tests_passed": passed,
+                "tests_failed": failed,
+                "smoke_command": command,
+            }
+        ),
+        _dedupe(ctx.findings),
     )
 
 
-def _import_findings(out: str, modules: dict[str, str], timed_out: bool, timeout: float) -> list[Finding]:
-    findings: list[Finding] = []
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, int | None, str, str]] = set()
+    out = []
+    for f in findings:
+        k = (f.file, f.line, f.kind, f.message)
+        if k not in seen:
+            seen.add(k)
+            out.append(f)
+    return out
+
+
+def project_frames(tb: str, files: dict[str, str], repo_dirs: tuple[str, ...]) -> list[tuple[str, int]]:
+    """(repo path, line) of the traceback's frames in the repository, innermost first."""
+    frames: list[tuple[str, int]] = []
+    for path, line, _func in _FRAME.findall(tb):
+        rel = path
+        for d in repo_dirs:
+            if path.startswith(d.rstrip("/") + "/"):
+                rel = path[len(d.rstrip("/")) + 1 :]
+        if rel in files:
+            frames.append((rel, int(line)))
+    return list(reversed(frames))
+
+
+def _repo_dirs(ctx: _Context) -> tuple[str, ...]:
+    return (ctx.box.repo_dir(ctx.ws), str(ctx.ws.repo))
+
+
+def _missing_module(ctx: _Context, tb: str) -> Finding | None:
+    """A ModuleNotFoundError for a third-party module, as a requirements finding."""
+    m = _NO_MODULE.search(tb)
+    if m is None:
+        return None
+    name = m.group(1)
+    top = name.split(".")[0]
+    own = {module_name(p).split(".")[0] for p in ctx.files if p.endswith(".py")}
+    if top in own:
+        return None  # a generated module imports another that does not exist: a code problem
+    dist = import_to_distribution(name)
+    if normalize_distribution(dist) not in ctx.requirements:
+        return Finding(
+            file="requirements.txt",
+            kind="missing_requirement",
+            severity="error",
+            message=f"the code imports {name!r} at run time but requirements.txt does not list {dist!r}",
+            detail=dist,
+        )
+    return Finding(
+        file="requirements.txt",
+        kind="requirement_unavailable",
+        severity="error",
+        message=f"requirements.txt lists {dist!r} but module {name!r} is not importable after installing it "
+        "(a different distribution name, an extra, or a version without it)",
+        detail=tb[-DETAIL_LIMIT:],
+    )
+
+
+def _failure_findings(
+    ctx: _Context, tb: str, *, kind: str, message: str, fallback: str, context: str = ""
+) -> list[Finding]:
+    """One error on the innermost project frame, info on the frames around it; or a requirements finding."""
+    missing = _missing_module(ctx, tb)
+    if missing is not None:
+        return [missing]
+    frames = project_frames(tb, ctx.files, _repo_dirs(ctx))
+    detail = (context + "\n\nTraceback:\n" if context else "") + tb
+    detail = detail[-DETAIL_LIMIT:]
+    if not frames:
+        return [Finding(file=fallback, kind=kind, severity="error", message=message, detail=detail)]  # type: ignore[arg-type]
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for n, (path, line) in enumerate(frames):
+        if path in seen:
+            continue
+        seen.add(path)
+        out.append(
+            Finding(
+                file=path,
+                line=line,
+                kind=kind,  # type: ignore[arg-type]
+                severity="error" if n == 0 else "info",
+                message=message
+                if n == 0
+                else f"{message} (raised further in, at {frames[0][0]}:{frames[0][1]})",
+                detail=detail,
+            )
+        )
+    return out
+
+
+def _last_line(tb: str) -> str:
+    lines = [line for line in tb.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "error"
+
+
+def _imports(ctx: _Context, entry_point: str) -> None:
+    modules = {
+        module_name(p): p for p in sorted(ctx.files) if p.endswith(".py") and p not in test_files(ctx.files)
+    }
+    repo = ctx.box.repo_dir(ctx.ws)
+    entry_dir = str(Path(repo) / Path(entry_point).parent)
+    paths = [repo] + ([entry_dir] if entry_dir != repo else [])
+    result = ctx.run(
+        "imports",
+        [ctx.python, "-s", "-c", _IMPORT_DRIVER, json.dumps(paths), json.dumps(list(modules))],
+        ctx.options.import_seconds,
+        shown="python -c <import every module in turn>",
+    )
     started: str | None = None
-    for raw in out.splitlines():
+    for raw in result.output.splitlines():
         try:
             msg = json.loads(raw)
         except ValueError:
@@ -247,60 +327,177 @@ def _import_findings(out: str, modules: dict[str, str], timed_out: bool, timeout
         if not isinstance(msg, dict):
             continue
         if "start" in msg:
-            started = msg["start"]
+            started = str(msg["start"])
         elif "ok" in msg:
             started = None
         elif "fail" in msg:
             started = None
-            path = str(modules.get(msg["fail"], msg["fail"]))
+            path = modules.get(str(msg["fail"]), str(msg["fail"]))
             tb = str(msg.get("tb", ""))
-            last = tb.strip().splitlines()[-1] if tb.strip() else "error"
-            findings.append(
-                Finding(
-                    file=path,
-                    line=_traceback_line(tb, path),
-                    kind="smoke_import",
-                    severity="error",
-                    message=f"importing {path} failed: {last}",
-                    detail=tb[-LOG_LIMIT:],
-                )
+            ctx.findings += _failure_findings(
+                ctx,
+                tb,
+                kind="smoke_import",
+                message=f"importing {path} failed: {_last_line(tb)}",
+                fallback=path,
             )
     if started is not None:
         path = modules.get(started, started)
-        reason = f"did not finish within {timeout:g} s" if timed_out else "killed the interpreter"
-        findings.append(
+        reason = (
+            f"did not finish within {ctx.options.import_seconds:g} s"
+            if result.timed_out
+            else "killed the interpreter"
+        )
+        ctx.findings.append(
             Finding(
                 file=path,
                 kind="smoke_import",
                 severity="error",
                 message=f"importing {path} {reason} (module-level code must not start work)",
-                detail=out[-LOG_LIMIT:],
+                detail=result.output[-DETAIL_LIMIT:],
             )
         )
-    return findings
 
 
-def _make_venv(
-    area: Path, repo: Path, env: dict[str, str], requirements: list[str], timeout: float, memory: int
-) -> tuple[str, bool, str]:
-    """A throwaway virtual environment in the temporary area, with the requirements installed."""
-    venv = area / "venv"
-    args = [sys.executable, "-m", "venv", str(venv)]
-    if not requirements:
-        args.insert(3, "--without-pip")  # nothing to install: skip bootstrapping pip
-    code, out, _ = _run(args, cwd=area, env=env, timeout=timeout, memory=memory)
-    python = str(venv / ("Scripts" if os.name == "nt" else "bin") / "python")
-    if code != 0:
-        return python, False, out
-    if not requirements:
-        return python, True, out
-    req = area / "requirements.txt"
-    req.write_text("".join(r.strip() + "\n" for r in requirements), encoding="utf-8")
-    code, more, _ = _run(
-        [python, "-m", "pip", "install", "--disable-pip-version-check", "-r", str(req)],
-        cwd=area,
-        env=env,
-        timeout=timeout,
-        memory=memory,
+def test_source(files: dict[str, str], path: str, name: str) -> str:
+    """The source of test function `name` (class-qualified names allowed) in `path`, or ''."""
+    try:
+        tree = ast.parse(files.get(path, ""))
+    except SyntaxError:
+        return ""
+    wanted = name.split("[", 1)[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == wanted:
+            return ast.get_source_segment(files[path], node) or ""
+    return ""
+
+
+def _tests(ctx: _Context) -> tuple[int, int]:
+    tests = test_files(ctx.files)
+    if not tests:
+        return 0, 0
+    repo = ctx.box.repo_dir(ctx.ws)
+    result = ctx.run(
+        "tests",
+        [
+            ctx.python,
+            "-s",
+            "-m",
+            "pytest",
+            "-q",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            "--tb=native",
+            "-o",
+            "junit_family=xunit1",
+            f"--junitxml={repo}/{JUNIT}",
+            "--rootdir",
+            repo,
+        ],
+        ctx.options.test_seconds,
     )
-    return python, code == 0, out + more
+    if result.timed_out:
+        started = [m for m in re.findall(r"^(\S+\.py::\S+)", result.output, re.MULTILINE)]
+        hung = started[-1] if started else ""
+        path = hung.split("::")[0] if hung else tests[0]
+        ctx.findings.append(
+            Finding(
+                file=path if path in ctx.files else tests[0],
+                kind="test_failure",
+                severity="error",
+                message=f"the tests did not finish within {ctx.options.test_seconds:g} s"
+                + (f" ({hung} was running)" if hung else ""),
+                detail=result.output[-DETAIL_LIMIT:],
+            )
+        )
+        return 0, 0
+    junit = ctx.ws.repo / JUNIT
+    if result.returncode == 5:
+        return 0, 0  # no tests collected
+    if not junit.is_file() or junit.stat().st_size > 5 * 1024**2:
+        ctx.findings.append(
+            Finding(
+                file=tests[0],
+                kind="test_failure",
+                severity="error",
+                message=f"pytest exited with status {result.returncode} without a report",
+                detail=result.output[-DETAIL_LIMIT:],
+            )
+        )
+        return 0, 0
+    passed = failed = 0
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        if problem is None:
+            if case.find("skipped") is None:
+                passed += 1
+            continue
+        failed += 1
+        path = case.get("file") or tests[0]
+        name = case.get("name", "")
+        node = f"{path}::{name}" if name else path
+        tb = (problem.text or problem.get("message") or "").strip()
+        source = test_source(ctx.files, path, name)
+        context = f"Failing test {node}" + (f":\n\n```python\n{source}\n```" if source else "")
+        ctx.findings += _failure_findings(
+            ctx,
+            tb,
+            kind="test_failure",
+            message=f"test {node} failed: {_last_line(tb)}",
+            fallback=path if path in ctx.files else tests[0],
+            context=context,
+        )
+    return passed, failed
+
+
+def _is_usage_error(result: RunResult) -> bool:
+    text = result.output.lower()
+    return result.returncode == 2 and any(
+        s in text for s in ("usage:", "no such command", "unrecognized arguments", "invalid choice")
+    )
+
+
+def _smoke(ctx: _Context, entry_point: str) -> str:
+    """Run the entry point's smoke mode; returns the command that ran ('' when it has none)."""
+    if entry_point not in ctx.files:
+        return ""
+    tried = []
+    for args in smoke_commands(entry_point):
+        shown = "python " + " ".join(args)
+        tried.append(f"`{shown}`")
+        result = ctx.run("smoke", [ctx.python, "-s", *args], ctx.options.smoke_seconds)
+        if _is_usage_error(result):
+            continue
+        if result.timed_out:
+            ctx.findings.append(
+                Finding(
+                    file=entry_point,
+                    kind="smoke_run",
+                    severity="error",
+                    message=f"`{shown}` did not finish within {ctx.options.smoke_seconds:g} s "
+                    "(the smoke mode must use tiny data and models)",
+                    detail=result.output[-DETAIL_LIMIT:],
+                )
+            )
+        elif not result.ok:
+            ctx.findings += _failure_findings(
+                ctx,
+                result.output,
+                kind="smoke_run",
+                message=f"`{shown}` exited with status {result.returncode}: {_last_line(result.output)}",
+                fallback=entry_point,
+            )
+        return shown
+    ctx.findings.append(
+        Finding(
+            file=entry_point,
+            kind="no_smoke_mode",
+            severity="warning",
+            message=f"the entry point has no smoke mode: {' and '.join(tried)} were refused as usage errors; "
+            "add one that runs every stage on tiny synthetic data and a tiny random model, with no download",
+        )
+    )
+    return ""
