@@ -1,93 +1,158 @@
-"""The smoke run: generated code runs only in a throwaway copy, without keys, under a timeout."""
+"""Executed verification: the requirements installed, then the repository's imports, tests and smoke mode
+run in the sandbox, each failure a finding on the file that broke."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from papercoder_mcp.verify import smoke_run
+from papercoder_mcp.verify import ExecutionOptions, execute_repository
+from papercoder_mcp.verify.environments import BorrowedSiteBuilder, PipBuilder, ensure_environment
+from papercoder_mcp.verify.sandbox import Sandbox, _bwrap_works
 
-MAIN = (
-    "import argparse\n\n\n"
-    "def main():\n    parser = argparse.ArgumentParser()\n    parser.add_argument('--epochs', type=int)\n"
-    "    parser.parse_args()\n\n\n"
-    'if __name__ == "__main__":\n    main()\n'
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or _bwrap_works() is not None, reason="needs bubblewrap"
 )
 
+MAIN = (
+    "import argparse\n\nfrom lib import run\n\n\n"
+    "def main():\n    parser = argparse.ArgumentParser()\n"
+    "    sub = parser.add_subparsers(dest='command', required=True)\n"
+    "    sub.add_parser('smoke')\n    sub.add_parser('train')\n"
+    "    args = parser.parse_args()\n    print('result', run(tiny=args.command == 'smoke'))\n\n\n"
+    'if __name__ == "__main__":\n    main()\n'
+)
+LIB = "def run(tiny=False):\n    total = 0\n    if tiny:\n        total += 1\n    return total + 1\n"
+TESTS = "from lib import run\n\n\ndef test_tiny_run():\n    assert run(tiny=True) == 2\n"
+# Compiles and passes every static check; only running the smoke mode finds it.
+BUGGY_LIB = "def run(tiny=False):\n    if not tiny:\n        total = 0\n    return total + 1\n"
 
-class TestSmokeRun:
-    def test_clean_repository_passes(self) -> None:
-        result, findings = smoke_run(
-            {"main.py": MAIN, "lib.py": "X = 1\n"}, entry_point="main.py", timeout=20
-        )
+
+def execute(files: dict[str, str], **options: object) -> tuple:  # type: ignore[type-arg]
+    return execute_repository(
+        files,
+        entry_point="main.py",
+        requirements=[],
+        options=ExecutionOptions(**options),  # type: ignore[arg-type]
+    )
+
+
+class TestExecutedVerification:
+    def test_clean_repository_passes_its_tests_and_smoke_mode(self) -> None:
+        result, findings = execute({"main.py": MAIN, "lib.py": LIB, "tests/test_lib.py": TESTS})
         assert findings == []
-        assert result.ran and not result.timed_out and "usage:" in result.log
+        assert result.sandbox == "bwrap" and result.installed
+        assert (result.tests_passed, result.tests_failed) == (1, 0)
+        assert result.smoke_command == "python main.py smoke" and "result 2" in result.log
+        assert [s.name for s in result.steps] == ["imports", "tests", "smoke"]
 
-    def test_import_failure_becomes_a_finding_with_traceback(self) -> None:
-        files = {"main.py": MAIN, "lib.py": "X = 1\nY = 1 / 0\n"}
-        _, findings = smoke_run(files, entry_point="main.py", timeout=20)
-        assert [(f.kind, f.file, f.line) for f in findings] == [("smoke_import", "lib.py", 2)]
-        assert "ZeroDivisionError" in findings[0].detail
+    def test_runtime_bug_is_found_on_the_innermost_project_frame(self) -> None:
+        _, findings = execute({"main.py": MAIN, "lib.py": BUGGY_LIB})
+        errors = [f for f in findings if f.severity == "error"]
+        assert [(f.kind, f.file, f.line) for f in errors] == [("smoke_run", "lib.py", 4)]
+        assert "UnboundLocalError" in errors[0].message and 'File "/repo/lib.py"' in errors[0].detail
+        # The caller is context, not a repair target.
+        assert [(f.file, f.severity) for f in findings if f.severity == "info"] == [("main.py", "info")]
 
-    def test_api_keys_are_not_visible(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
-        monkeypatch.setenv("MY_SERVICE_TOKEN", "tok")
-        monkeypatch.setenv("SOME_PLAIN_SETTING", "kept")
-        leak = (
-            "import os\n"
-            "assert 'ANTHROPIC_API_KEY' not in os.environ, 'key leaked'\n"
-            "assert 'MY_SERVICE_TOKEN' not in os.environ, 'token leaked'\n"
-            "assert os.environ['SOME_PLAIN_SETTING'] == 'kept'\n"
-        )
-        _, findings = smoke_run({"main.py": MAIN, "leak.py": leak}, entry_point="main.py", timeout=20)
-        assert findings == []
+    def test_failing_test_carries_its_source_and_traceback(self) -> None:
+        test = "from lib import run\n\n\ndef test_train_run():\n    value = run(tiny=True)\n    assert value == 1\n"
+        result, findings = execute({"main.py": MAIN, "lib.py": BUGGY_LIB, "tests/test_lib.py": test})
+        failures = [f for f in findings if f.kind == "test_failure" and f.severity == "error"]
+        assert result.tests_failed == 1
+        assert [(f.file, f.line) for f in failures] == [("lib.py", 4)]
+        assert "tests/test_lib.py::test_train_run" in failures[0].message
+        assert "def test_train_run():" in failures[0].detail and "UnboundLocalError" in failures[0].detail
 
-    def test_infinite_loop_is_killed_at_the_timeout(self) -> None:
+    def test_missing_third_party_module_is_a_requirements_finding(self) -> None:
+        lib = "import definitely_not_installed_pkg\n\n" + LIB
+        _, findings = execute({"main.py": MAIN, "lib.py": lib})
+        assert {(f.file, f.kind) for f in findings if f.severity == "error"} == {
+            ("requirements.txt", "missing_requirement")
+        }
+        assert all(f.kind != "smoke_run" for f in findings if f.file != "requirements.txt")
+
+    def test_entry_point_without_a_smoke_mode_is_told_to_add_one(self) -> None:
+        main = "import argparse\n\nif __name__ == '__main__':\n    argparse.ArgumentParser().parse_args()\n"
+        result, findings = execute({"main.py": main})
+        assert [(f.kind, f.severity) for f in findings] == [("no_smoke_mode", "warning")]
+        assert result.smoke_command == ""
+
+    def test_smoke_mode_that_never_ends_is_killed(self) -> None:
+        main = "import sys, time\n\nif __name__ == '__main__':\n    while True:\n        time.sleep(0.1)\n"
         start = time.monotonic()
-        result, findings = smoke_run(
-            {"main.py": MAIN, "spin.py": "while True:\n    pass\n"}, entry_point="main.py", timeout=2
-        )
-        assert time.monotonic() - start < 10
-        assert result.timed_out
-        assert [(f.kind, f.file) for f in findings] == [("smoke_import", "spin.py")]
-        assert "did not finish" in findings[0].message
-
-    def test_entry_point_that_runs_forever_instead_of_help(self) -> None:
-        main = 'import time\n\nif __name__ == "__main__":\n    while True:\n        time.sleep(0.1)\n'
-        result, findings = smoke_run({"main.py": main}, entry_point="main.py", timeout=2)
+        result, findings = execute({"main.py": main}, smoke_seconds=2)
+        assert time.monotonic() - start < 15
         assert result.timed_out and [(f.kind, f.file) for f in findings] == [("smoke_run", "main.py")]
 
-    def test_writes_outside_its_directory_cannot_touch_the_real_repository(self, tmp_path: Path) -> None:
-        exported = tmp_path / "export" / "repo"
-        exported.mkdir(parents=True)
-        files = {
-            "main.py": MAIN,
-            "escape.py": (
-                "import pathlib\n"
-                "pathlib.Path('../outside.txt').write_text('x')\n"
-                "main = pathlib.Path('main.py')\n"
-                "main.write_text(main.read_text() + '# touched by the generated code\\n')\n"
-            ),
-        }
-        for rel, content in files.items():
-            (exported / rel).write_text(content)
-        before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-        on_disk = {p.name: p.read_text() for p in exported.iterdir()}
-        _, findings = smoke_run(on_disk, entry_point="main.py", timeout=20)
-        after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-        assert findings == []
-        assert after == before
-        assert not (exported.parent / "outside.txt").exists()
+    def test_import_failure_becomes_a_finding_with_traceback(self) -> None:
+        _, findings = execute({"main.py": MAIN, "lib.py": LIB + "Y = 1 / 0\n"})
+        errors = [f for f in findings if f.severity == "error"]
+        # lib.py breaks its own import, main.py's (which imports it) and the smoke run: all on lib.py:6.
+        assert {(f.file, f.line) for f in errors} == {("lib.py", 6)}
+        assert {f.kind for f in errors} == {"smoke_import", "smoke_run"}
+        assert all("ZeroDivisionError" in f.detail for f in errors)
 
-    def test_install_uses_a_throwaway_environment(self) -> None:
-        probe = "import sys\nassert sys.prefix != sys.base_prefix, 'not in a venv'\n"
-        result, findings = smoke_run(
-            {"main.py": MAIN, "probe.py": probe},
+    def test_unsafe_requirement_lines_are_refused_before_anything_runs(self) -> None:
+        result, findings = execute_repository(
+            {"main.py": MAIN, "lib.py": LIB},
             entry_point="main.py",
-            timeout=60,
-            install=True,
-            requirements=[],
+            requirements=["evil @ http://example.invalid/evil.tar.gz"],
         )
-        assert findings == [] and result.installed
+        assert [(f.file, f.kind) for f in findings] == [("requirements.txt", "install_failed")]
+        assert result.steps == []
+
+
+class TestEnvironments:
+    def test_environment_is_built_once_and_reused(self, tmp_path: Path) -> None:
+        box = Sandbox.detect()
+        first, _ = ensure_environment(["pyyaml"], BorrowedSiteBuilder(), box, root=tmp_path)
+        again, _ = ensure_environment(["PyYAML"], BorrowedSiteBuilder(), box, root=tmp_path)
+        other, _ = ensure_environment(["pyyaml", "rich"], BorrowedSiteBuilder(), box, root=tmp_path)
+        assert first and again and other
+        assert not first.reused and again.reused and again.root == first.root
+        assert other.root != first.root
+
+    def test_real_pip_installs_a_local_wheel_offline_in_the_sandbox(self, tmp_path: Path) -> None:
+        pkg = tmp_path / "tinypkg"
+        (pkg / "tinypkg").mkdir(parents=True)
+        (pkg / "tinypkg" / "__init__.py").write_text("VALUE = 42\n")
+        (pkg / "pyproject.toml").write_text(
+            '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n'
+            '[project]\nname = "tinypkg"\nversion = "1.0"\n'
+        )
+        wheels = tmp_path / "wheels"
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-index", "--no-build-isolation", "--no-deps",
+             "-w", str(wheels), str(pkg)],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        builder = PipBuilder(pip_args=("--no-index", "--find-links", str(wheels)), tools=())
+        files = {
+            "main.py": "import sys\nimport tinypkg\n\nif __name__ == '__main__':\n"
+            "    assert sys.argv[1] == 'smoke'\n    print('value', tinypkg.VALUE)\n"
+        }
+        result, findings = execute_repository(
+            files,
+            entry_point="main.py",
+            requirements=["tinypkg==1.0"],
+            builder=builder,
+            env_root=tmp_path / "envs",
+        )
+        assert findings == [], result.log
+        assert result.installed and "value 42" in result.log
+
+    def test_a_wheel_that_is_not_there_is_an_install_finding(self, tmp_path: Path) -> None:
+        builder = PipBuilder(pip_args=("--no-index", "--find-links", str(tmp_path)), tools=())
+        result, findings = execute_repository(
+            {"main.py": MAIN, "lib.py": LIB},
+            entry_point="main.py",
+            requirements=["nonexistent-tiny-package==9.9"],
+            builder=builder,
+            env_root=tmp_path / "envs",
+        )
+        assert [(f.file, f.kind) for f in findings] == [("requirements.txt", "install_failed")]
+        assert "nonexistent-tiny-package" in findings[0].detail and not result.installed

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
+
+import anyio
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -18,7 +21,8 @@ from papercoder_mcp.tools._params import RunId
 from papercoder_mcp.verify.models import Finding, SmokeResult
 
 TITLE = "Verify (and repair) the generated files"
-# A smoke run executes generated code (in a confined subprocess), so this tool is not read-only.
+# With smoke, generated code runs (in the sandbox), so this tool is not read-only. There is no
+# unsandboxed switch here: only the user, on the command line, can choose to run code without it.
 ANNOTATIONS = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
 )
@@ -42,11 +46,9 @@ async def verify_repo(
     smoke: Annotated[
         bool,
         Field(
-            description="also import every module and run the entry point with --help, confined, keys removed"
+            description="also install the requirements (cached venv, wheels only) and run the repository's "
+            "tests and smoke mode in the sandbox (no network, own PID namespace, allowlisted environment)"
         ),
-    ] = False,
-    smoke_install: Annotated[
-        bool, Field(description="smoke run: install requirements into a throwaway venv")
     ] = False,
     repair_rounds: Annotated[
         int,
@@ -77,12 +79,13 @@ async def verify_repo(
                     "fix the listed files with edit_artifact"
                 )
             sctx.sampler = sampler
-            report = await verify_and_repair(
-                sctx, rounds=repair_rounds, smoke=smoke, smoke_install=smoke_install
-            )
+            report = await verify_and_repair(sctx, rounds=repair_rounds, smoke=smoke)
             verification, rounds, message = report.verification, report.rounds, report.message
         else:
-            verification = verify_and_store(sctx, smoke=smoke, smoke_install=smoke_install)
+            # Installing and running code blocks: off the event loop, so other clients keep answers.
+            verification = await anyio.to_thread.run_sync(
+                functools.partial(verify_and_store, sctx, smoke=smoke)
+            )
             errors = sum(f.severity == "error" for f in verification.findings)
             message = "verification passed" if verification.passed else f"{errors} error(s) found"
     except ToolError:

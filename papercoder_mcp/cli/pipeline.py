@@ -24,10 +24,19 @@ T = TypeVar("T")
 
 SmokeOption = Annotated[
     bool,
-    typer.Option("--smoke", help="Also import the modules and run the entry point with --help (confined)"),
+    typer.Option(
+        "--smoke",
+        help="Also install the requirements (cached venv, wheels only) and run the tests and the smoke mode "
+        "in the sandbox",
+    ),
 ]
-SmokeInstallOption = Annotated[
-    bool, typer.Option("--smoke-install", help="Smoke run: install requirements into a throwaway venv")
+UnsandboxedOption = Annotated[
+    bool,
+    typer.Option(
+        "--unsandboxed",
+        help="With --smoke where no sandbox (bubblewrap) works: run the code with limits but without "
+        "isolation (it can read your files and use the network)",
+    ),
 ]
 AllowFindingsOption = Annotated[
     bool, typer.Option("--allow-findings", help="Export even if verification errors remain")
@@ -270,7 +279,7 @@ def full(
         int, typer.Option("--repair-rounds", min=0, help="Rounds of repairs at most")
     ] = 3,
     smoke: SmokeOption = False,
-    smoke_install: SmokeInstallOption = False,
+    unsandboxed: UnsandboxedOption = False,
     allow_findings: AllowFindingsOption = False,
     timeout: TimeoutOption = None,
 ) -> None:
@@ -324,7 +333,7 @@ def full(
             verify=verify,
             repair_rounds=repair_rounds,
             smoke=smoke,
-            smoke_install=smoke_install,
+            unsandboxed=unsandboxed,
         )
         try:
             if progress is not None:
@@ -437,7 +446,7 @@ def export_cmd(
 def verify_cmd(
     run: Annotated[str, typer.Argument(help="Run id")],
     smoke: SmokeOption = False,
-    smoke_install: SmokeInstallOption = False,
+    unsandboxed: UnsandboxedOption = False,
     repair: Annotated[
         int, typer.Option("--repair", min=0, help="Rounds of model repairs (needs ANTHROPIC_API_KEY)")
     ] = 0,
@@ -455,7 +464,7 @@ def verify_cmd(
             ctx.sampler = sampler
             report = run_closing(
                 sampler,
-                lambda: verify_and_repair(ctx, rounds=repair, smoke=smoke, smoke_install=smoke_install),
+                lambda: verify_and_repair(ctx, rounds=repair, smoke=smoke, unsandboxed=unsandboxed),
             )
             verification = report.verification
             for r in report.rounds:
@@ -464,7 +473,7 @@ def verify_cmd(
                 )
             info(report.message)
         else:
-            verification = verify_and_store(ctx, smoke=smoke, smoke_install=smoke_install)
+            verification = verify_and_store(ctx, smoke=smoke, unsandboxed=unsandboxed)
     table = Table(
         title=f"Verification of run {run}: {verification.files_checked} files, {verification.lines_checked} lines"
     )

@@ -74,8 +74,10 @@ class PipelineOptions(BaseModel):
     refine: bool = Field(False, description="critique and improve plan, design, order, config and analyses")
     verify: bool = Field(True, description="verify the generated files and repair what is found")
     repair_rounds: int = Field(3, ge=0)
-    smoke: bool = Field(False, description="also import the modules and run the entry point with --help")
-    smoke_install: bool = False
+    smoke: bool = Field(
+        False, description="also install the requirements and run the tests and the smoke mode in the sandbox"
+    )
+    unsandboxed: bool = Field(False, description="run them without the sandbox (only where none works)")
 
 
 RunOutcome = Literal["complete", "failed", "budget_exceeded"]
@@ -225,7 +227,7 @@ async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions
     await tracker.emit(ProgressEvent(kind="step_started", stage="verify"))
     try:
         report = await verify_and_repair(
-            ctx, rounds=options.repair_rounds, smoke=options.smoke, smoke_install=options.smoke_install
+            ctx, rounds=options.repair_rounds, smoke=options.smoke, unsandboxed=options.unsandboxed
         )
     except PaperCoderError as exc:
         tracker.outcomes.append(StepOutcome(stage="verify", state="failed", message=str(exc)))

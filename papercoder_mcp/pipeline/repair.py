@@ -8,21 +8,32 @@ version of the file's code artifact, and every call is in the call log.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
+import anyio
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import BudgetExceeded, PaperCoderError
 from papercoder_mcp.stages import REPAIR_FILE, StageContext, run_stage
 from papercoder_mcp.stages.inputs import file_order
 from papercoder_mcp.store import canonical_hash
-from papercoder_mcp.verify import smoke_run, verify_run
+from papercoder_mcp.verify import verify_run
+from papercoder_mcp.verify.environments import default_builder
 from papercoder_mcp.verify.models import Finding, Verification
+from papercoder_mcp.verify.smoke import ExecutionOptions, execute_repository, execution_key, requirement_lines
 from papercoder_mcp.verify.static import run_requirements
 
 DEFAULT_ROUNDS = 3
 # Findings about requirements.txt or config.yaml are not fixed by rewriting a code file.
-NOT_REPAIRED_IN_CODE = {"unused_requirement", "missing_requirement", "config_number_as_string", "user_data"}
+NOT_REPAIRED_IN_CODE = {
+    "unused_requirement",
+    "missing_requirement",
+    "config_number_as_string",
+    "user_data",
+    "install_failed",
+    "requirement_unavailable",
+}
 
 StopReason = Literal["clean", "no_progress", "max_rounds", "budget", "repair_failed"]
 
@@ -75,33 +86,55 @@ def add_missing_requirements(ctx: StageContext, verification: Verification) -> l
     return missing
 
 
-def current_verification(ctx: StageContext, *, smoke: bool = False) -> Verification | None:
-    """The stored verification when it checked exactly the current files (and smoke-ran them if asked)."""
+def executed_files(ctx: StageContext) -> tuple[dict[str, str], list[str], str]:
+    """What executed verification runs: the current files (with config.yaml), requirements, entry point."""
+    from papercoder_mcp.stages.inputs import architecture
+
+    files = {a.key: a.content for a in ctx.store.list_artifacts(ctx.run_id, "code")}
+    config = ctx.store.find_artifact(ctx.run_id, "config")
+    if config is not None:
+        files["config.yaml"] = config.content
+    requirements_txt = run_requirements(ctx.store, ctx.run_id, file_order(ctx))
+    files["requirements.txt"] = requirements_txt
+    return files, requirement_lines(requirements_txt), architecture(ctx).entry_point
+
+
+def _execution_key(ctx: StageContext, options: ExecutionOptions) -> str:
+    files, requirements, _ = executed_files(ctx)
+    return execution_key(files, requirements, default_builder(), options)
+
+
+def current_verification(
+    ctx: StageContext, *, smoke: bool = False, options: ExecutionOptions | None = None
+) -> Verification | None:
+    """The stored verification when it checked exactly the current files (and, if asked, ran exactly
+    them, with the same requirements, interpreter and options)."""
     art = ctx.store.find_artifact(ctx.run_id, "verification")
     if art is None or art.input_hash != verification_hash(ctx):
         return None
     verification = Verification.model_validate_json(art.content)
-    return None if smoke and verification.smoke is None else verification
+    if not smoke:
+        return verification
+    if verification.smoke is None or verification.smoke.key != _execution_key(
+        ctx, options or ExecutionOptions()
+    ):
+        return None
+    return verification
 
 
-def verify_and_store(ctx: StageContext, *, smoke: bool = False, smoke_install: bool = False) -> Verification:
-    reused = current_verification(ctx, smoke=smoke)
+def verify_and_store(ctx: StageContext, *, smoke: bool = False, unsandboxed: bool = False) -> Verification:
+    """Static checks, then (with `smoke`) executed verification in the sandbox; stored, or reused when current.
+
+    Blocking (it installs and runs code): async callers run it in a worker thread."""
+    options = ExecutionOptions(unsandboxed=unsandboxed)
+    reused = current_verification(ctx, smoke=smoke, options=options)
     if reused is not None:
         return reused
     verification = verify_run(ctx.store, ctx.run_id)
     if smoke:
-        files = {a.key: a.content for a in ctx.store.list_artifacts(ctx.run_id, "code")}
-        config = ctx.store.find_artifact(ctx.run_id, "config")
-        if config is not None:
-            files["config.yaml"] = config.content
-        order = file_order(ctx)
-        from papercoder_mcp.stages.inputs import architecture
-
-        result, findings = smoke_run(
-            files,
-            entry_point=architecture(ctx).entry_point,
-            install=smoke_install,
-            requirements=[p.requirement() for p in order.required_packages],
+        files, requirements, entry_point = executed_files(ctx)
+        result, findings = execute_repository(
+            files, entry_point=entry_point, requirements=requirements, options=options
         )
         verification = verification.model_copy(
             update={"smoke": result, "findings": [*verification.findings, *findings]}
@@ -118,14 +151,18 @@ def verify_and_store(ctx: StageContext, *, smoke: bool = False, smoke_install: b
 
 
 async def verify_and_repair(
-    ctx: StageContext, *, rounds: int = DEFAULT_ROUNDS, smoke: bool = False, smoke_install: bool = False
+    ctx: StageContext, *, rounds: int = DEFAULT_ROUNDS, smoke: bool = False, unsandboxed: bool = False
 ) -> RepairReport:
-    reused = current_verification(ctx, smoke=smoke) is not None
-    verification = verify_and_store(ctx, smoke=smoke, smoke_install=smoke_install)
+    """Verify, repair, verify again, ... With `smoke`, every round re-runs the tests and the smoke mode,
+    so a repair is judged by what actually runs."""
+    options = ExecutionOptions(unsandboxed=unsandboxed)
+    reused = current_verification(ctx, smoke=smoke, options=options) is not None
+    verify = functools.partial(verify_and_store, ctx, smoke=smoke, unsandboxed=unsandboxed)
+    verification = await anyio.to_thread.run_sync(verify)
     history: list[RepairRound] = []
     files = set(file_order(ctx).order)
     if add_missing_requirements(ctx, verification):
-        verification = verify_and_store(ctx, smoke=smoke, smoke_install=smoke_install)
+        verification = await anyio.to_thread.run_sync(verify)
         reused = False
     for number in range(1, rounds + 1):
         todo = [f for f in problems(verification) if f.file in files]
@@ -157,7 +194,7 @@ async def verify_and_repair(
                 )
             except PaperCoderError as exc:
                 failed.append(f"{path}: {exc}")
-        verification = verify_and_store(ctx, smoke=smoke, smoke_install=smoke_install)
+        verification = await anyio.to_thread.run_sync(verify)
         after = [f for f in problems(verification) if f.file in files]
         history.append(
             RepairRound(

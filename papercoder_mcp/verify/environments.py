@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,8 +72,16 @@ def interpreter_id() -> str:
     return f"{sys.implementation.name}-{sys.version_info[0]}.{sys.version_info[1]}.{sys.version_info[2]}"
 
 
+def _canonical(line: str) -> str:
+    req = Requirement(line)
+    name = re.sub(r"[-_.]+", "-", req.name).lower()
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    return f"{name}{extras}{req.specifier}" + (f"; {req.marker}" if req.marker else "")
+
+
 def requirements_hash(requirements: list[str]) -> str:
-    canon = sorted({str(Requirement(r)) for r in requirements})
+    """The same for the same set of requirements however they are spelled (PyYAML, pyyaml)."""
+    canon = sorted({_canonical(r) for r in requirements})
     return hashlib.sha256(json.dumps(canon).encode()).hexdigest()[:16]
 
 

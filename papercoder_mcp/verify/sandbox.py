@@ -269,10 +269,11 @@ class Sandbox:
     ) -> list[str]:
         args = [shutil.which("bwrap") or "bwrap", *_namespaces(not limits.network), "--clearenv"]
         if whole_root:
+            # pip alone runs here: it sees the host read-only (its configuration, local wheel folders).
             args += ["--ro-bind", "/", "/"]
-        # /tmp first: a bind below it (a workspace, an environment in a temporary folder) stays visible.
-        args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
-        if not whole_root:
+        else:
+            # /tmp first: a bind below it (a workspace, an environment in a temporary folder) stays visible.
+            args += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
             ro = [Path(p) for p in (*_SYSTEM, *_ETC) if os.path.lexists(p)]
             ro += [Path(sys.base_prefix).resolve(), Path(os.path.realpath(sys.executable)).parent.parent]
             ro += [Path(p).resolve() for p in readonly]
