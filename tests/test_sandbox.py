@@ -47,12 +47,12 @@ class TestContainment:
         code = (
             "import os, sys\n"
             "print('ENV', dict(os.environ))\n"
-            "for pid in {os.getppid(), int(sys.argv[0] and %d), 1}:\n"
+            "for pid in {os.getppid(), " + str(os.getpid()) + ", 1}:\n"
             "    try:\n"
             "        print('READ', pid, open(f'/proc/{pid}/environ', 'rb').read())\n"
             "    except OSError as exc:\n"
             "        print('DENIED', pid, exc)\n"
-        ) % os.getpid()
+        )
         result = run_code(Sandbox.detect(), ws, code, wall_seconds=20)
         assert result.ok, result.output
         for value in SECRETS.values():
@@ -122,18 +122,18 @@ class TestContainment:
         home_file.write_text("private")
         code = (
             "import pathlib\n"
-            "for target in ['../../x', '../x', %r, %r]:\n"
+            f"for target in ['../../x', '../x', {str(ws.root / 'outside.txt')!r}, {str(home_file)!r}]:\n"
             "    try:\n"
             "        pathlib.Path(target).write_text('pwned')\n"
             "        print('WROTE', target)\n"
             "    except OSError as exc:\n"
             "        print('refused', target, exc.strerror)\n"
             "try:\n"
-            "    print('READ', open(%r).read())\n"
+            f"    print('READ', open({str(home_file)!r}).read())\n"
             "except OSError as exc:\n"
             "    print('unreadable', exc.strerror)\n"
             "pathlib.Path('inside.txt').write_text('ok')\n"
-        ) % (str(ws.root / "outside.txt"), str(home_file), str(home_file))
+        )
         result = run_code(Sandbox.detect(), ws, code, wall_seconds=20)
         assert result.ok, result.output
         assert "WROTE" not in result.output and "READ" not in result.output, result.output

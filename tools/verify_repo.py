@@ -6,7 +6,6 @@ import functools
 from typing import Annotated
 
 import anyio
-
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations

@@ -35,7 +35,7 @@ from papercoder_mcp.verify.environments import (
     interpreter_id,
 )
 from papercoder_mcp.verify.index import module_name
-from papercoder_mcp.verify.models import Finding, SmokeResult, StepRun
+from papercoder_mcp.verify.models import Finding, FindingKind, SmokeResult, StepRun
 from papercoder_mcp.verify.requirements_map import import_to_distribution, normalize_distribution
 from papercoder_mcp.verify.sandbox import Limits, RunResult, Sandbox, Workspace
 
@@ -268,7 +268,7 @@ def _missing_module(ctx: _Context, tb: str) -> Finding | None:
 
 
 def _failure_findings(
-    ctx: _Context, tb: str, *, kind: str, message: str, fallback: str, context: str = ""
+    ctx: _Context, tb: str, *, kind: FindingKind, message: str, fallback: str, context: str = ""
 ) -> list[Finding]:
     """One error on the innermost project frame, info on the frames around it; or a requirements finding."""
     missing = _missing_module(ctx, tb)
@@ -278,7 +278,7 @@ def _failure_findings(
     detail = (context + "\n\nTraceback:\n" if context else "") + tb
     detail = detail[-DETAIL_LIMIT:]
     if not frames:
-        return [Finding(file=fallback, kind=kind, severity="error", message=message, detail=detail)]  # type: ignore[arg-type]
+        return [Finding(file=fallback, kind=kind, severity="error", message=message, detail=detail)]
     out: list[Finding] = []
     seen: set[str] = set()
     for n, (path, line) in enumerate(frames):
@@ -289,7 +289,7 @@ def _failure_findings(
             Finding(
                 file=path,
                 line=line,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 severity="error" if n == 0 else "info",
                 message=message
                 if n == 0
