@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from papercoder_mcp import prompts
-from papercoder_mcp.errors import StageError
+from papercoder_mcp.errors import StageError, ValidationFailed
 from papercoder_mcp.interfaces import interface_of
 from papercoder_mcp.paths import normalize_repo_path
 from papercoder_mcp.samplers.base import SampleRequest
@@ -29,18 +29,38 @@ from papercoder_mcp.stages.base import (
 from papercoder_mcp.stages.generate_file import STAGE as GENERATE_FILE_STAGE
 from papercoder_mcp.store.records import Artifact
 from papercoder_mcp.verify.models import Verification
+from papercoder_mcp.verify.test_strength import weakening
+
+# Findings from running the code: their traceback (and the failing test's source) goes into the prompt.
+EXECUTED_KINDS = {"smoke_import", "smoke_run", "test_failure"}
+DETAIL_CHARS = 6_000
 
 
 def current_findings(ctx: StageContext, path: str) -> list[str]:
     art = inputs.require(ctx, "verification", needed_by=f"repair_file({path!r})")
     verification = Verification.model_validate_json(art.content)
-    return [
-        f"- line {f.line}: [{f.kind}, {f.severity}] {f.message}"
-        if f.line
-        else f"- [{f.kind}, {f.severity}] {f.message}"
-        for f in verification.findings
-        if f.file == path and f.severity != "info"
-    ]
+    out = []
+    for f in verification.findings:
+        if f.file != path or f.severity == "info":
+            continue
+        line = (
+            f"- line {f.line}: [{f.kind}, {f.severity}] {f.message}"
+            if f.line
+            else f"- [{f.kind}, {f.severity}] {f.message}"
+        )
+        if f.kind in EXECUTED_KINDS and f.detail:
+            detail = f.detail if len(f.detail) <= DETAIL_CHARS else "...\n" + f.detail[-DETAIL_CHARS:]
+            line += "\n\n  What ran and how it failed:\n\n```text\n" + detail.rstrip() + "\n```\n"
+        out.append(line)
+    return out
+
+
+def test_baseline(ctx: StageContext, path: str) -> str | None:
+    """The latest version of `path` that a repair did not write: what a repaired test is held to."""
+    for art in reversed(ctx.store.history(ctx.run_id, "code", path)):
+        if not art.metadata.get("repair"):
+            return art.content
+    return None
 
 
 class RepairFile(Stage):
@@ -76,6 +96,10 @@ class RepairFile(Stage):
 
     def accept(self, ctx: StageContext, key: str, text: str, structured: Any | None) -> Accepted:
         accepted = GENERATE_FILE_STAGE.accept(ctx, key, text, structured)
+        baseline = test_baseline(ctx, key)
+        why = weakening(key, baseline, accepted.content) if baseline is not None else None
+        if why is not None:
+            raise ValidationFailed(why, [why])  # re-asked with this reason, never stored
         accepted.metadata["repair"] = True
         return accepted
 

@@ -24,6 +24,7 @@ FindingKind = Literal[
     "test_failure",  # (executed) a test of the repository failed; the finding is on a file in its traceback
     "no_smoke_mode",  # (executed) the entry point accepts neither `smoke` nor `--smoke`
     "install_failed",  # (executed) the requirements could not be installed (wheels only)
+    "test_weakened",  # a repaired test file has fewer tests or assertions than the generated one
     "requirement_unavailable",  # (executed) a listed requirement does not provide a module the code imports
 ]
 Severity = Literal["error", "warning", "info"]

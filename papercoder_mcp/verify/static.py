@@ -21,6 +21,7 @@ from papercoder_mcp.verify.index import RepoIndex
 from papercoder_mcp.verify.models import Finding, Verification
 from papercoder_mcp.verify.placeholders import check_placeholders
 from papercoder_mcp.verify.signatures import check_signatures
+from papercoder_mcp.verify.test_strength import is_test_file, weakening
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -87,6 +88,20 @@ def _check_entry_point(index: RepoIndex, files: dict[str, str], entry_point: str
     return []
 
 
+def _weakened_tests(store: Store, run_id: str, files: dict[str, str]) -> list[Finding]:
+    """Test files that a repair left with fewer tests or assertions than the version it repaired."""
+    out = []
+    for path, content in files.items():
+        if not is_test_file(path):
+            continue
+        history = store.history(run_id, "code", path)
+        baseline = next((a.content for a in reversed(history) if not a.metadata.get("repair")), None)
+        why = weakening(path, baseline, content) if baseline is not None else None
+        if why is not None:
+            out.append(Finding(file=path, kind="test_weakened", severity="error", message=why))
+    return out
+
+
 def run_requirements(store: Store, run_id: str, order: FileOrder) -> str:
     """requirements.txt of a run: the file order's packages, or the repaired list when a repair added some."""
     art = store.find_artifact(run_id, "requirements")
@@ -122,6 +137,7 @@ def verify_run(store: Store, run_id: str) -> Verification:
     ]
     files["requirements.txt"] = requirements_txt
     must_work = {t.path: f"{t.purpose}\n{t.logic}" for t in order.files}
+    missing += _weakened_tests(store, run_id, files)
     result = verify_files(
         files,
         config_yaml=config_art.content if config_art else None,
