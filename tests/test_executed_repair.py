@@ -1,0 +1,103 @@
+"""End to end: a runtime bug that every static check passes is caught only by running the repository
+in the sandbox, and the repair loop, fed the real traceback, fixes it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
+from papercoder_mcp.pipeline.repair import verify_and_repair, verify_and_store
+from papercoder_mcp.stages import REPAIR_FILE, run_stage
+from papercoder_mcp.verify.models import Verification
+from papercoder_mcp.verify.sandbox import _bwrap_works
+
+from fake_model import DEFAULT_FILES, FakeModel, FakeSampler, stage_of
+from pipeline_helpers import new_run
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux") or _bwrap_works() is not None, reason="needs bwrap"
+    ),
+]
+WITH_TESTS = {**DEFAULT_FILES, "tests/test_trainer.py": ["trainer.py"]}
+
+
+def planted() -> FakeSampler:
+    return FakeSampler(FakeModel(files=dict(WITH_TESTS), planted_bug="trainer.py", smoke_mode=True))
+
+
+class TestPlantedRuntimeBug:
+    async def test_static_checks_alone_call_the_buggy_run_complete(self, tmp_path: Path) -> None:
+        sampler = planted()
+        ctx = new_run(tmp_path, sampler)
+        result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(smoke=False))
+        assert result.status == "complete"  # this is the blind spot executed verification closes
+        assert "scale" in ctx.store.get_artifact(ctx.run_id, "code", "trainer.py").content
+
+    async def test_smoke_run_catches_it_and_the_repair_loop_fixes_it(self, tmp_path: Path) -> None:
+        sampler = planted()
+        ctx = new_run(tmp_path, sampler)
+        result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(smoke=True))
+        assert result.status == "complete", result.message
+
+        repairs = [r for r in sampler.history if stage_of(r.prompt) == "repair_file"]
+        # Only the file at fault is repaired (the innermost project frame), with the real traceback
+        # and the failing test's source in its prompt.
+        assert [r.prompt.split("`")[1] for r in repairs] == ["trainer.py"]
+        prompt = repairs[0].prompt
+        assert "UnboundLocalError" in prompt and 'File "/repo/trainer.py"' in prompt
+        assert "def test_trainer_step()" in prompt
+        assert "never delete a test or weaken it" in prompt
+
+        verification = Verification.model_validate_json(
+            ctx.store.get_artifact(ctx.run_id, "verification").content
+        )
+        assert verification.passed and verification.smoke is not None
+        assert verification.smoke.sandbox == "bwrap"
+        assert verification.smoke.smoke_command == "python main.py smoke"
+        assert (verification.smoke.tests_passed, verification.smoke.tests_failed) == (1, 0)
+        history = ctx.store.history(ctx.run_id, "code", "trainer.py")
+        assert [a.metadata.get("repair", False) for a in history] == [False, True]
+        assert "scale" not in history[-1].content
+
+    async def test_a_current_result_is_reused_and_a_changed_file_is_run_again(self, tmp_path: Path) -> None:
+        sampler = planted()
+        ctx = new_run(tmp_path, sampler)
+        await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(smoke=True))
+        first = ctx.store.get_artifact(ctx.run_id, "verification")
+        again = verify_and_store(ctx, smoke=True)
+        assert ctx.store.get_artifact(ctx.run_id, "verification").version == first.version
+        assert again.smoke is not None and again.smoke.key
+        code = ctx.store.get_artifact(ctx.run_id, "code", "utils.py")
+        ctx.store.put_artifact(
+            ctx.run_id, "code", code.content + "\nEXTRA = 1\n", key="utils.py", input_hash=code.input_hash
+        )
+        rerun = verify_and_store(ctx, smoke=True)
+        assert ctx.store.get_artifact(ctx.run_id, "verification").version == first.version + 1
+        assert rerun.smoke is not None and rerun.smoke.key != again.smoke.key
+
+
+class TestTestsAreRepairedNotWeakened:
+    async def test_wrong_test_is_corrected_and_a_weakening_answer_refused(self, tmp_path: Path) -> None:
+        fake = FakeModel(files=dict(WITH_TESTS), smoke_mode=True, wrong_tests={"tests/test_trainer.py"})
+        sampler = FakeSampler(fake)
+        ctx = new_run(tmp_path, sampler)
+        await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
+        verification = verify_and_store(ctx, smoke=True)
+        failing = [f for f in verification.findings if f.severity == "error"]
+        assert [(f.kind, f.file) for f in failing] == [("test_failure", "tests/test_trainer.py")]
+
+        weakened = '"""tests/test_trainer.py"""\n\n\ndef test_trainer_step() -> None:\n    assert True\n'
+        sampler.overrides = [f"```python\n{weakened}```"]  # the first answer deletes the assertion
+        await run_stage(REPAIR_FILE, ctx, "tests/test_trainer.py")
+        errors = [c.error for c in ctx.store.calls(ctx.run_id) if c.stage == "repair_file" and c.error]
+        assert len(errors) == 1 and "never deleted or weakened" in errors[0]
+        repaired = ctx.store.get_artifact(ctx.run_id, "code", "tests/test_trainer.py").content
+        assert "assert trainer_step() > 0" in repaired
+
+        report = await verify_and_repair(ctx, smoke=True)
+        assert report.verification.passed and report.stopped == "clean"
