@@ -140,13 +140,29 @@ class TestVerifiedExport:
     async def test_data_the_code_reads_is_listed_in_the_readme(self, tmp_path: Path) -> None:
         ctx = await finished_run(tmp_path)
         code = ctx.store.get_artifact(ctx.run_id, "code", "main.py").content
-        reads = (
-            code
-            + '\n\ndef load_rows() -> list[str]:\n    with open("data/train.csv") as fh:\n        return fh.readlines()\n'
+        reads = code + (
+            "\n\nimport os\nfrom pathlib import Path\n\n\n"
+            "def load_rows() -> list[str]:\n"
+            '    key = os.environ["OPENAI_API_KEY"]\n'
+            '    log = Path("outputs/log.txt")\n'
+            '    with open("outputs/metrics.json", "w") as out:\n        out.write(key[:0])\n'
+            '    with log.open("a") as out:\n        out.write("started")\n'
+            '    with log.open("r") as fh:\n        fh.read()\n'
+            '    with open("data/train.csv", "r") as fh:\n        return fh.readlines()\n'
         )
         from papercoder_mcp.pipeline.edits import edit_artifact
 
         edit_artifact(ctx.store, ctx.run_id, "code", reads, "main.py")
         export_repo(ctx.store, ctx.run_id, tmp_path / "out", allow_findings=True)
         readme = (tmp_path / "out" / "README.md").read_text()
-        assert "## Data you must provide" in readme and "`data/train.csv`" in readme
+        section = readme.split("## What you must provide", 1)[1].split("\n## ", 1)[0]
+        bullets = [line for line in section.splitlines() if line.startswith("- ")]
+        # The real inputs, each with how the code reads it; never the modes "r"/"w" or its own outputs.
+        lines = reads.splitlines()
+        key_line = lines.index('    key = os.environ["OPENAI_API_KEY"]') + 1
+        data_line = lines.index('    with open("data/train.csv", "r") as fh:') + 1
+        assert bullets == [
+            f"- `data/train.csv` (dataset): read by `main.py` (line {data_line}, `open`)",
+            f"- `OPENAI_API_KEY` (environment variable): read from the environment by `main.py` (line {key_line}); "
+            "set it before running",
+        ], section

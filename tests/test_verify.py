@@ -202,3 +202,48 @@ class TestVerifyRun:
             ("config_number_as_string", "config.yaml", 1),
         ]
         assert len(store.list_artifacts(run_id)) == before  # verify_run stores nothing
+
+
+class TestUserInputs:
+    """What the exported README tells the user to provide: real inputs, never modes or the code's own outputs."""
+
+    @staticmethod
+    def inputs(code: str) -> list[tuple[str, str]]:
+        result = verify_files({"main.py": code}, config_yaml=None, requirements=[], entry_point="main.py")
+        return [(i.name, i.kind) for i in result.inputs]
+
+    def test_open_modes_are_not_files(self) -> None:
+        code = (
+            "from pathlib import Path\n\n\ndef run(p: Path, q: Path) -> None:\n"
+            '    with p.open("r") as f:\n        f.read()\n'
+            '    with q.open(mode="w") as f:\n        f.write("x")\n'
+            '    with open(q, "rb") as f:\n        f.read()\n'
+        )
+        assert self.inputs(code) == []
+
+    def test_files_the_code_writes_itself_are_not_inputs(self) -> None:
+        code = (
+            "import torch\nfrom pathlib import Path\n\nOUT = Path('runs/metrics.json')\n\n\ndef run() -> None:\n"
+            '    OUT.open("w").write("{}")\n    print(OUT.open().read())\n'
+            '    torch.save({}, "checkpoints/last.pt")\n    torch.load("checkpoints/last.pt")\n'
+            '    with open("logs/train.log", "a") as f:\n        f.write("x")\n'
+            '    print(open("logs/train.log").read())\n'
+        )
+        assert self.inputs(code) == []
+
+    def test_datasets_checkpoints_and_keys_are_inputs(self) -> None:
+        code = (
+            "import os\nimport pandas as pd\nimport torch\n\n\ndef run() -> None:\n"
+            '    df = pd.read_csv("data/jigsaw/train.csv")\n'
+            '    enc = torch.load("pretrained/encoder.pt")\n'
+            '    key = os.environ["OPENAI_API_KEY"]\n'
+            '    token = os.getenv("HF_TOKEN")\n'
+            '    optional = os.environ.get("WANDB_API_KEY", "")\n'
+            '    devices = os.environ.get("CUDA_VISIBLE_DEVICES")\n'
+        )
+        assert self.inputs(code) == [
+            ("data/jigsaw/train.csv", "dataset"),
+            ("pretrained/encoder.pt", "checkpoint"),
+            ("OPENAI_API_KEY", "environment variable"),
+            ("HF_TOKEN", "environment variable"),
+        ]

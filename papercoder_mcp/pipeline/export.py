@@ -66,12 +66,12 @@ def _readme(
     if data:
         lines += [
             "",
-            "## Data you must provide",
+            "## What you must provide",
             "",
-            "The code reads these paths; nothing in it creates or downloads them:",
+            "The code needs these; nothing in it creates or downloads them:",
             "",
         ]
-        lines += [f"- `{d}`" for d in data]
+        lines += [f"- {d}" for d in data]
     if problems:
         lines += ["", "## Known problems", "", "Verification found these and they were not repaired:", ""]
         lines += [f"- {p}" for p in problems]
@@ -140,7 +140,9 @@ def collect_files(
     arch = Architecture.model_validate_json(store.get_artifact(run_id, "architecture").content)
     files["config.yaml"] = config.content
     files["requirements.txt"] = run_requirements(store, run_id, order)
-    files["README.md"] = _readme(paper, plan, arch, order, run_id, verification.data_to_provide, warnings)
+    # Each input says what it is and how the code reads it (older verifications only named paths).
+    provide = [i.markdown() for i in verification.inputs] or [f"`{d}`" for d in verification.data_to_provide]
+    files["README.md"] = _readme(paper, plan, arch, order, run_id, provide, warnings)
     files["reproduce.sh"] = _reproduce_sh(arch)
     return files, warnings
 

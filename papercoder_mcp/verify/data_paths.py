@@ -8,17 +8,25 @@ value (`config["data"]["train_path"]`). A path is created when some call writes
 it (`open(p, "w")`, `torch.save(x, p)`, `.to_csv(p)`, `urlretrieve(url, p)`) or
 it lies under a directory that a download call fills (`download=True, root=...`).
 Paths checked with `os.path.exists` first are optional (resume checkpoints).
+
+`open` is read the way Python reads it: `open(p, "w")` and `Path(p).open("w")` write p, and in
+`p.open("r")` the receiver is the path and `"r"` only the mode. Environment variables the code
+needs (`os.environ["OPENAI_API_KEY"]`, `os.getenv("HF_TOKEN")` with no default) are inputs too,
+when their name says credential or location (KEY, TOKEN, SECRET, PASSWORD, URL, HOST, PATH, DIR).
+Each input is classified (dataset, checkpoint, folder, file, environment variable) and says how
+the code reads it, for the exported README's "what you must provide".
 """
 
 from __future__ import annotations
 
 import ast
 import posixpath
+import re
 from typing import Any
 
 from papercoder_mcp.verify.config_keys import _const_keys, key_chain
 from papercoder_mcp.verify.index import Module, RepoIndex
-from papercoder_mcp.verify.models import Finding
+from papercoder_mcp.verify.models import Finding, InputKind, UserInput
 
 _READ_ATTRS = {
     "load",
@@ -64,20 +72,87 @@ _WRITE_ATTRS = {
     "rename",
 }
 _EXISTS = {"exists", "isfile", "isdir", "is_file", "is_dir"}
+# `x.open(p, mode)` where x is one of these is a function taking the path; any other `x.open(mode)`
+# is a method whose receiver is the path (pathlib, fsspec, zipfile members, ...).
+_OPEN_FUNCTIONS = {"io", "gzip", "bz2", "lzma", "codecs", "builtins", "tarfile", "Image", "PIL", "fsspec"}
+_ENV_NEEDED = re.compile(
+    r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|URL|URI|HOST|ENDPOINT|PATH|DIR|ROOT", re.IGNORECASE
+)
+_CHECKPOINT_EXT = (
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".bin",
+    ".safetensors",
+    ".pkl",
+    ".joblib",
+    ".h5",
+    ".onnx",
+    ".msgpack",
+)
+_DATASET_EXT = (
+    ".csv",
+    ".tsv",
+    ".json",
+    ".jsonl",
+    ".parquet",
+    ".txt",
+    ".npy",
+    ".npz",
+    ".arrow",
+    ".feather",
+    ".xlsx",
+    ".hdf5",
+    ".mat",
+    ".tfrecord",
+    ".zip",
+    ".tar",
+    ".gz",
+    ".png",
+    ".jpg",
+    ".wav",
+)
+
+
+def _kind_of(path: str, dotted: str) -> InputKind:
+    lower = path.lower()
+    call = dotted.rsplit(".", 1)[-1]
+    if lower.endswith(_CHECKPOINT_EXT) or "checkpoint" in lower or "ckpt" in lower:
+        return "checkpoint"
+    if call in ("listdir", "scandir", "glob", "iterdir", "ImageFolder", "DatasetFolder", "load_from_disk"):
+        return "folder"
+    if (
+        lower.endswith(_DATASET_EXT)
+        or call.startswith("read_")
+        or call in ("loadtxt", "genfromtxt", "loadmat")
+    ):
+        return "dataset"
+    return "folder" if "." not in posixpath.basename(lower) else "file"
 
 
 def check_data_paths(
     index: RepoIndex, files: dict[str, str], config: dict[str, Any] | None
 ) -> tuple[list[Finding], list[str]]:
-    reads: list[tuple[Module, int, str]] = []
+    """Findings (info) for each input, and the inputs' names (paths, environment variables)."""
+    findings, inputs = find_inputs(index, files, config)
+    return findings, [i.name for i in inputs]
+
+
+def find_inputs(
+    index: RepoIndex, files: dict[str, str], config: dict[str, Any] | None
+) -> tuple[list[Finding], list[UserInput]]:
+    reads: list[tuple[Module, int, str, str]] = []
     created: set[str] = set()
     created_dirs: set[str] = set()
     optional: set[str] = set()
+    env: dict[str, tuple[Module, int]] = {}
     for mod in index.modules.values():
         _scan(mod, config, reads, created, created_dirs, optional)
+        for name, line in _env_reads(mod):
+            env.setdefault(name, (mod, line))
     findings: list[Finding] = []
-    needed: dict[str, None] = {}
-    for mod, line, path in reads:
+    needed: dict[str, UserInput] = {}
+    for mod, line, path, call in reads:
         norm = _norm(path)
         if (
             not norm
@@ -87,7 +162,8 @@ def check_data_paths(
             or any(norm == d or norm.startswith(d + "/") for d in created_dirs)
         ):
             continue
-        needed.setdefault(path, None)
+        how = f"read by `{mod.path}` (line {line}, `{call}`)"
+        needed.setdefault(path, UserInput(name=path, kind=_kind_of(path, call), how=how))
         findings.append(
             Finding(
                 file=mod.path,
@@ -98,7 +174,46 @@ def check_data_paths(
                 "the user must provide it",
             )
         )
-    return findings, list(needed)
+    for name, (mod, line) in env.items():
+        how = f"read from the environment by `{mod.path}` (line {line}); set it before running"
+        needed.setdefault(name, UserInput(name=name, kind="environment variable", how=how))
+        findings.append(
+            Finding(
+                file=mod.path,
+                line=line,
+                kind="user_data",
+                severity="info",
+                message=f"{mod.path} needs the environment variable {name}, with no default: the user must set it",
+            )
+        )
+    return findings, list(needed.values())
+
+
+def _env_reads(mod: Module) -> list[tuple[str, int]]:
+    """Environment variables read with no default whose names say they are inputs."""
+    out: list[tuple[str, int]] = []
+    for node in ast.walk(mod.tree):
+        name: str | None = None
+        if isinstance(node, ast.Subscript) and _is_environ(node.value) and isinstance(node.ctx, ast.Load):
+            key = node.slice
+            name = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            getter = (isinstance(func, ast.Attribute) and func.attr == "getenv") or (
+                isinstance(func, ast.Attribute) and func.attr == "get" and _is_environ(func.value)
+            )
+            has_default = len(node.args) > 1 or any(k.arg == "default" for k in node.keywords)
+            if getter and not has_default and isinstance(node.args[0].value, str):
+                name = node.args[0].value
+        if name and _ENV_NEEDED.search(name) and name not in ("PATH", "HOME", "PYTHONPATH"):
+            out.append((name, getattr(node, "lineno", 0)))
+    return out
+
+
+def _is_environ(expr: ast.expr) -> bool:
+    return (isinstance(expr, ast.Attribute) and expr.attr == "environ") or (
+        isinstance(expr, ast.Name) and expr.id == "environ"
+    )
 
 
 def _norm(path: str) -> str:
@@ -213,7 +328,7 @@ def _first_path_arg(
 def _scan(
     mod: Module,
     config: dict[str, Any] | None,
-    reads: list[tuple[Module, int, str]],
+    reads: list[tuple[Module, int, str, str]],
     created: set[str],
     created_dirs: set[str],
     optional: set[str],
@@ -245,14 +360,30 @@ def _scan(
                 optional.add(_norm(v))
             continue
         if name == "open":
-            mode = _mode(node) if recv_path is None else _mode_of_method(node)
-            path = recv_path if recv_path is not None else ev.value(node.args[0]) if node.args else None
+            method = (
+                isinstance(node.func, ast.Attribute)
+                and receiver is not None
+                and not (isinstance(receiver, ast.Name) and receiver.id in _OPEN_FUNCTIONS)
+            )
+            if method:  # p.open(mode): the receiver is the path, the first argument the mode
+                mode = _mode_of_method(node)
+                path = (
+                    recv_path
+                    if recv_path is not None
+                    else ev.value(receiver)
+                    if receiver is not None
+                    else None
+                )
+            else:
+                mode = _mode(node)
+                arg = _first_path_arg(node, ("file", "fp", "filename", "name", "path"))
+                path = ev.value(arg) if arg is not None else None
             if path is None:
                 continue
             if any(c in mode for c in "wax+"):
                 created.add(_norm(path))
             else:
-                reads.append((mod, node.lineno, path))
+                reads.append((mod, node.lineno, path, "open"))
             continue
         if name in _WRITE_ATTRS or name.startswith("to_"):
             targets = [recv_path] if recv_path is not None else [ev.value(a) for a in node.args[:3]]
@@ -272,7 +403,7 @@ def _scan(
                         created_dirs.add(_norm(v))
             continue
         if name in ("read_text", "read_bytes", "iterdir", "glob") and recv_path is not None:
-            reads.append((mod, node.lineno, recv_path))
+            reads.append((mod, node.lineno, recv_path, name))
             continue
         if name in _READ_NAMES or name in _READ_ATTRS or name.startswith("read_"):
             if isinstance(node.func, ast.Attribute) and name in ("load", "File", "read_text", "read_bytes"):
@@ -288,7 +419,13 @@ def _scan(
             arg = _first_path_arg(node)
             v = ev.value(arg) if arg is not None else None
             if v:
-                reads.append((mod, node.lineno, v))
+                reads.append((mod, node.lineno, v, _dotted(node.func)))
+
+
+def _dotted(func: ast.expr) -> str:
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return f"{func.value.id}.{func.attr}"
+    return _call_name(func)
 
 
 def _mode_of_method(call: ast.Call) -> str:

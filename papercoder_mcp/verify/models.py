@@ -30,6 +30,20 @@ FindingKind = Literal[
 Severity = Literal["error", "warning", "info"]
 
 
+InputKind = Literal["dataset", "checkpoint", "folder", "file", "environment variable"]
+
+
+class UserInput(BaseModel):
+    """Something the user must supply for the code to run, and how the code expects it."""
+
+    name: str
+    kind: InputKind
+    how: str
+
+    def markdown(self) -> str:
+        return f"`{self.name}` ({self.kind}): {self.how}"
+
+
 class Finding(BaseModel):
     file: str
     line: int | None = None
@@ -74,6 +88,9 @@ class Verification(BaseModel):
     lines_checked: int = 0
     data_to_provide: list[str] = Field(
         default_factory=list, description="paths the user must provide (they go into the exported README)"
+    )
+    inputs: list[UserInput] = Field(
+        default_factory=list, description="what the user must provide (datasets, checkpoints, keys), and how"
     )
     smoke: SmokeResult | None = None
 

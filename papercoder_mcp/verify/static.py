@@ -15,7 +15,7 @@ from papercoder_mcp.stages.base import StageContext
 from papercoder_mcp.stages.inputs import file_order
 from papercoder_mcp.store import Store
 from papercoder_mcp.verify.config_keys import check_config
-from papercoder_mcp.verify.data_paths import check_data_paths
+from papercoder_mcp.verify.data_paths import find_inputs
 from papercoder_mcp.verify.imports import check_imports
 from papercoder_mcp.verify.index import RepoIndex
 from papercoder_mcp.verify.models import Finding, Verification
@@ -45,14 +45,15 @@ def verify_files(
         findings += config_findings
     findings += _check_entry_point(index, files, entry_point)
     findings += check_placeholders(index, must_work)
-    data_findings, data = check_data_paths(index, files, config)
+    data_findings, inputs = find_inputs(index, files, config)
     findings += data_findings
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.file, f.line or 0, f.kind))
     return Verification(
         findings=findings,
         files_checked=sum(1 for p in files if p.endswith(".py")),
         lines_checked=index.lines,
-        data_to_provide=data,
+        data_to_provide=[i.name for i in inputs],
+        inputs=inputs,
     )
 
 
