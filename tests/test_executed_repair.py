@@ -3,14 +3,19 @@ in the sandbox, and the repair loop, fed the real traceback, fixes it."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
+from typer.testing import CliRunner
 
+from papercoder_mcp.cli import app
 from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
 from papercoder_mcp.pipeline.repair import verify_and_repair, verify_and_store
 from papercoder_mcp.stages import REPAIR_FILE, run_stage
+from papercoder_mcp.store import Store
 from papercoder_mcp.verify.models import Verification
 from papercoder_mcp.verify.sandbox import _bwrap_works
 
@@ -23,6 +28,7 @@ pytestmark = [
         not sys.platform.startswith("linux") or _bwrap_works() is not None, reason="needs bwrap"
     ),
 ]
+runner = CliRunner()
 WITH_TESTS = {**DEFAULT_FILES, "tests/test_trainer.py": ["trainer.py"]}
 
 
@@ -101,3 +107,38 @@ class TestTestsAreRepairedNotWeakened:
 
         report = await verify_and_repair(ctx, smoke=True)
         assert report.verification.passed and report.stopped == "clean"
+
+
+class TestCommandLine:
+    def finished_with_bug(self, tmp_path: Path) -> tuple[Path, str]:
+        sampler = planted()
+        ctx = new_run(tmp_path, sampler)
+        anyio.run(
+            functools.partial(run_pipeline, ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
+        )
+        return ctx.store.path, ctx.run_id
+
+    def test_verify_smoke_reports_the_runtime_bug(self, tmp_path: Path) -> None:
+        db, run_id = self.finished_with_bug(tmp_path)
+        static = runner.invoke(app, ["--db", str(db), "verify", run_id], env={"COLUMNS": "200"})
+        assert static.exit_code == 0, static.output
+        executed = runner.invoke(app, ["--db", str(db), "verify", run_id, "--smoke"], env={"COLUMNS": "200"})
+        assert executed.exit_code == 1, executed.output
+        assert "smoke_run" in executed.output and "trainer.py" in executed.output
+
+    def test_without_a_sandbox_it_refuses_unless_unsandboxed(self, tmp_path: Path) -> None:
+        db, run_id = self.finished_with_bug(tmp_path)
+        no_bwrap = {"PATH": str(tmp_path / "empty"), "COLUMNS": "200"}
+        _bwrap_works.cache_clear()
+        try:
+            refused = runner.invoke(app, ["--db", str(db), "verify", run_id, "--smoke"], env=no_bwrap)
+            assert refused.exit_code != 0
+            assert "bubblewrap" in refused.output and "--unsandboxed" in refused.output
+            with Store(db) as store:
+                assert store.find_artifact(run_id, "verification") is None  # nothing ran, nothing claimed
+            allowed = runner.invoke(
+                app, ["--db", str(db), "verify", run_id, "--smoke", "--unsandboxed"], env=no_bwrap
+            )
+            assert allowed.exit_code == 1 and "smoke_run" in allowed.output, allowed.output
+        finally:
+            _bwrap_works.cache_clear()
