@@ -61,6 +61,12 @@ async def verify_repo(
     has a main guard, no placeholders; paths the code reads that nothing creates are listed as data to
     provide. Findings have file, line, kind, severity and message.
 
+    With smoke, the repository is also run: its requirements are installed into a cached virtual
+    environment (wheels only), then every module is imported and its tests and smoke mode run in the
+    sandbox (no network, own PID namespace, no keys). A failure is a finding on the innermost file of
+    its traceback, with the traceback as detail; a missing package is a requirements finding. It
+    refuses when this machine has no working sandbox (bubblewrap).
+
     With repair_rounds and the server's API key, findings go back to the model file by file until
     clean. Otherwise `next` lists a repair_file call per file with problems (it works with the client's
     model or hands the repair to you), or fix files yourself with edit_artifact.
