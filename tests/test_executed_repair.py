@@ -9,11 +9,14 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp import Client
+from mcp.types import CallToolResult
 from typer.testing import CliRunner
 
 from papercoder_mcp.cli import app
 from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
 from papercoder_mcp.pipeline.repair import verify_and_repair, verify_and_store
+from papercoder_mcp.server.build import build_server
 from papercoder_mcp.stages import REPAIR_FILE, run_stage
 from papercoder_mcp.store import Store
 from papercoder_mcp.verify.models import Verification
@@ -142,3 +145,41 @@ class TestCommandLine:
             assert allowed.exit_code == 1 and "smoke_run" in allowed.output, allowed.output
         finally:
             _bwrap_works.cache_clear()
+
+
+class TestThroughMcp:
+    async def test_an_agent_runs_the_repository_and_repairs_it_by_handoff(self, tmp_path: Path) -> None:
+        sampler = planted()
+        ctx = new_run(tmp_path, sampler)
+        await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
+        run_id = ctx.run_id
+        async with Client(build_server(ctx.store)) as client:
+            found = tool_data(await client.call_tool("verify_repo", {"run_id": run_id, "smoke": True}))
+            assert found["passed"] is False and found["smoke"]["sandbox"] == "bwrap"
+            errors = [(f["kind"], f["file"]) for f in found["findings"] if f["severity"] == "error"]
+            assert errors == [("test_failure", "trainer.py"), ("smoke_run", "trainer.py")]
+            assert found["next"] == [f"repair_file(run_id={run_id!r}, path='trainer.py')"]
+            handed = tool_data(
+                await client.call_tool(
+                    "repair_file", {"run_id": run_id, "path": "trainer.py", "sampler": "handoff"}
+                )
+            )
+            prompt = handed["handoff"]["prompt"]
+            assert "UnboundLocalError" in prompt and "python main.py smoke" in prompt
+            fixed = FakeModel(files=dict(WITH_TESTS), smoke_mode=True).code_for("trainer.py")
+            tool_data(
+                await client.call_tool(
+                    "submit_artifact",
+                    {"handoff_id": handed["handoff"]["handoff_id"], "content": f"```python\n{fixed}```"},
+                )
+            )
+            again = tool_data(await client.call_tool("verify_repo", {"run_id": run_id, "smoke": True}))
+            assert again["passed"] is True and again["smoke"]["tests_passed"] == 1
+            report = tool_data(await client.call_tool("get_run", {"run_id": run_id}))
+            assert report["complete"] is True
+
+
+def tool_data(result: CallToolResult) -> dict:  # type: ignore[type-arg]
+    assert not result.is_error, result.content[0].text if result.content else result  # type: ignore[union-attr]
+    assert result.structured_content is not None
+    return result.structured_content
