@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,6 +17,7 @@ from papercoder_mcp.errors import SandboxUnavailable
 from papercoder_mcp.verify import sandbox as sandbox_module
 from papercoder_mcp.verify.sandbox import Limits, Sandbox, Workspace, _bwrap_works, _processes_of
 
+ROOT = Path(__file__).resolve().parents[1]
 needs_bwrap = pytest.mark.skipif(
     not sys.platform.startswith("linux") or _bwrap_works() is not None,
     reason=f"no working bubblewrap here: {_bwrap_works() if sys.platform.startswith('linux') else 'not Linux'}",
@@ -179,3 +183,69 @@ def _wait_until_gone(uid: int, seconds: float = 5) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+_AS_USER = r"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("sbx", sys.argv[1])
+sbx = importlib.util.module_from_spec(spec)
+sys.modules["sbx"] = sbx
+spec.loader.exec_module(sbx)
+ws = sbx.Workspace.create()
+(ws.repo / "probe.py").write_text(sys.argv[2])
+result = sbx.Sandbox.detect().run(["python3", "probe.py"], workspace=ws, limits=sbx.Limits(wall_seconds=20, processes=20))
+ws.remove()
+print(json.dumps({"ok": result.ok, "output": result.output}))
+"""
+UNPRIVILEGED_PROBE = (
+    "import os, socket, time\n"
+    "for target in ['../../x', '/x', '/usr/x']:\n"
+    "    try:\n        open(target, 'w')\n        print('WROTE', target)\n"
+    "    except OSError as exc:\n        print('refused', target)\n"
+    "try:\n    socket.create_connection(('127.0.0.1', 9), timeout=2)\n    print('CONNECTED')\n"
+    "except OSError:\n    print('no network')\n"
+    "made = 0\nfor _ in range(100):\n    try:\n        if os.fork() == 0:\n"
+    "            time.sleep(5)\n            os._exit(0)\n        made += 1\n"
+    "    except OSError:\n        break\nprint('made', made)\n"
+)
+
+
+def _unprivileged_python() -> tuple[list[str], dict[str, str]] | None:
+    """A way to run the sandbox module as `nobody` here (root, setpriv, an interpreter nobody can use)."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        return None
+    paths = os.pathsep.join(p for p in sys.path if p.endswith("site-packages"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PYTHONPATH": f"{ROOT}{os.pathsep}{paths}"}
+    for py in ("/usr/bin/python3", os.path.realpath(sys.executable)):
+        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", py]
+        check = subprocess.run(
+            [*cmd, "-c", "import os, sys, pydantic; os.lstat(os.path.dirname(os.path.realpath(sys.executable))); "
+             f"os.lstat(sys.base_prefix); assert sys.version_info[:2] == {tuple(sys.version_info[:2])}"],
+            env=env, capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        if check.returncode == 0:
+            return cmd, env
+    return None
+
+
+@needs_bwrap
+class TestUnprivilegedUser:
+    """The path a user's laptop takes: bwrap without root, in a user namespace."""
+
+    def test_a_normal_user_gets_the_same_containment(self) -> None:
+        how = _unprivileged_python()
+        if how is None:
+            pytest.skip("needs root, setpriv and an interpreter the nobody user can run with our packages")
+        cmd, env = how
+        sandbox_py = str(ROOT / "papercoder_mcp" / "verify" / "sandbox.py")
+        done = subprocess.run(
+            [*cmd, "-c", _AS_USER, sandbox_py, UNPRIVILEGED_PROBE],
+            env=env, capture_output=True, text=True, timeout=120, check=False, cwd="/tmp",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout.strip().splitlines()[-1])["output"]
+        assert "WROTE" not in out and out.count("refused") == 3, out
+        assert "no network" in out
+        made = int(out.split("made")[-1].split()[0])
+        assert made <= 20, out  # capped near the limit (the user's own processes count too), far below 100

@@ -277,7 +277,7 @@ class Sandbox:
             ro = [Path(p) for p in (*_SYSTEM, *_ETC) if os.path.lexists(p)]
             ro += [Path(sys.base_prefix).resolve(), Path(os.path.realpath(sys.executable)).parent.parent]
             ro += [Path(p).resolve() for p in readonly]
-            ro = list(dict.fromkeys(ro))
+            ro = [p for p in dict.fromkeys(ro) if _visible(p)]
             binds = _outermost([p for p in ro if not p.is_symlink()] + [Path(p).resolve() for p in writable])
             # Folders bwrap creates on the way to a bind copy no mode from the host, but a dropped
             # uid must be able to walk them (/root is 0700 on the host).
@@ -294,11 +294,23 @@ class Sandbox:
         args += ["--dev", "/dev", "--proc", "/proc"]
         if not whole_root:  # the install step works in the environment's folder, not the repository
             args += ["--bind", str(ws.repo), REPO_INSIDE]
+            # The root bwrap builds is a tmpfs the sandbox's user owns (in a user namespace): read-only,
+            # so the copy and /tmp are the only places left to write.
+            args += ["--remount-ro", "/"]
         if drop is not None:
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]  # used once, by the launcher
         for key, value in env.items():
             args += ["--setenv", key, value]
         return [*args, "--chdir", cwd]
+
+
+def _visible(path: Path) -> bool:
+    """Whether we can see `path` at all (bwrap, running as us, could not bind what we cannot reach)."""
+    try:
+        path.lstat()
+    except OSError:
+        return False
+    return True
 
 
 def _outermost(paths: list[Path]) -> list[Path]:
