@@ -157,6 +157,21 @@ class TestContainment:
         assert "MemoryError" in result.output and "ALLOCATED" not in result.output
 
 
+@needs_bwrap
+class TestSandboxFailure:
+    def test_a_sandbox_that_cannot_start_is_never_blamed_on_the_code(
+        self, ws: Workspace, tmp_path: Path
+    ) -> None:
+        (ws.repo / "probe.py").write_text("print('ran')\n")
+        with pytest.raises(SandboxUnavailable, match="could not start"):
+            Sandbox.detect().run(
+                ["python3", "probe.py"], workspace=ws, limits=Limits(), cwd="/no/such/folder"
+            )
+        # A command that fails on its own is a result, not a sandbox failure.
+        failed = Sandbox.detect().run(["python3", "-c", "raise SystemExit(3)"], workspace=ws, limits=Limits())
+        assert failed.returncode == 3
+
+
 class TestRefusal:
     def test_without_bwrap_it_refuses_unless_unsandboxed(
         self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ws: Workspace

@@ -252,8 +252,21 @@ class Sandbox:
                 for path in (workspace.repo, *writable):
                     _chown_tree(path, drop)
             cmd = self._bwrap(workspace, limits, readonly, writable, base_env, workdir, whole_root, drop)
-            cmd += ["--", *inner]
-            return _execute(cmd, cwd=None, env={"PATH": os.defpath}, limits=limits)
+            read_end, write_end = os.pipe()
+            try:
+                # bwrap reports the command's exit code on this fd; without that report a failure is
+                # the sandbox's own (a bind it could not make), never the code's.
+                cmd = [cmd[0], "--json-status-fd", str(write_end), *cmd[1:], "--", *inner]
+                result = _execute(
+                    cmd, cwd=None, env={"PATH": os.defpath}, limits=limits, pass_fds=(write_end,)
+                )
+            finally:
+                os.close(write_end)
+                status = _read_available(read_end)
+                os.close(read_end)
+            if "exit-code" not in status and not result.timed_out:
+                raise SandboxUnavailable(f"the sandbox could not start: {result.output.strip()[-2000:]}")
+            return result
         return _execute(inner, cwd=workdir, env=base_env, limits=limits)
 
     def _bwrap(
@@ -352,7 +365,26 @@ def _processes_of(uid: int) -> int:
     return count
 
 
-def _execute(cmd: list[str], *, cwd: str | None, env: dict[str, str], limits: Limits) -> RunResult:
+def _read_available(fd: int, limit: int = 65536) -> str:
+    """What is in the pipe now (its writers are gone or never wrote), without blocking."""
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < limit:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except BlockingIOError:
+        pass
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def _execute(
+    cmd: list[str], *, cwd: str | None, env: dict[str, str], limits: Limits, pass_fds: tuple[int, ...] = ()
+) -> RunResult:
     """Run, reading output with a bound; at the wall-time limit the whole session is killed."""
     start = time.monotonic()
     deadline = start + limits.wall_seconds
@@ -364,6 +396,7 @@ def _execute(cmd: list[str], *, cwd: str | None, env: dict[str, str], limits: Li
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        pass_fds=pass_fds,
     )
     assert proc.stdout is not None
     out = _BoundedBuffer(limits.output_bytes)
