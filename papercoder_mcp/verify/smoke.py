@@ -415,6 +415,17 @@ def _tests(ctx: _Context) -> tuple[int, int]:
     junit = ctx.ws.repo / JUNIT
     if result.returncode == 5:
         return 0, 0  # no tests collected
+    if "No module named pytest" in result.output:
+        ctx.findings.append(
+            Finding(
+                file="requirements.txt",
+                kind="install_failed",
+                severity="error",
+                message="pytest is not installed in the environment, so the tests could not run",
+                detail=result.output[-DETAIL_LIMIT:],
+            )
+        )
+        return 0, 0
     if not junit.is_file() or junit.stat().st_size > 5 * 1024**2:
         ctx.findings.append(
             Finding(
