@@ -50,7 +50,7 @@ class Planted(FakeSampler):
 async def generated(tmp_path: Path, sampler: FakeSampler):  # type: ignore[no-untyped-def]
     ctx = new_run(tmp_path, sampler)
     result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
-    assert result.status == "complete"
+    assert result.status == "unverified"
     return ctx
 
 
@@ -77,7 +77,7 @@ class TestRepairLoop:
         assert verification.passed
         calls = len(sampler.history)
         again = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
-        assert again.status == "complete" and len(sampler.history) == calls
+        assert again.status == "verified" and len(sampler.history) == calls
 
     async def test_the_loop_stops_when_a_round_fixes_nothing(self, tmp_path: Path) -> None:
         sampler = Planted(stubborn=True)
@@ -101,7 +101,7 @@ class TestRepairLoop:
         sampler = FakeSampler()
         ctx = new_run(tmp_path, sampler)
         result = await run_pipeline(ctx.store, ctx.run_id, sampler)
-        assert result.status == "complete", result.message
+        assert result.status == "verified", result.message
         assert not any(r.stage == "repair_file" for r in sampler.history)
         assert any(s.stage == "verify" and s.state == "done" for s in result.steps)
 

@@ -13,9 +13,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import BudgetExceeded, PaperCoderError
+from papercoder_mcp.pipeline import verification as checks
+from papercoder_mcp.pipeline.answers import AnswerDeferred
+from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import REPAIR_FILE, StageContext, run_stage
 from papercoder_mcp.stages.inputs import file_order
-from papercoder_mcp.store import canonical_hash
 from papercoder_mcp.verify import smoke_run, verify_run
 from papercoder_mcp.verify.models import Finding, Verification
 from papercoder_mcp.verify.static import run_requirements
@@ -24,7 +26,7 @@ DEFAULT_ROUNDS = 3
 # Findings about requirements.txt or config.yaml are not fixed by rewriting a code file.
 NOT_REPAIRED_IN_CODE = {"unused_requirement", "missing_requirement", "config_number_as_string", "user_data"}
 
-StopReason = Literal["clean", "no_progress", "max_rounds", "budget", "repair_failed"]
+StopReason = Literal["clean", "no_progress", "max_rounds", "budget", "repair_failed", "needs_input"]
 
 
 class RepairRound(BaseModel):
@@ -41,19 +43,14 @@ class RepairReport(BaseModel):
     stopped: StopReason
     message: str
     reused: bool = Field(False, description="the stored verification already covered the current files")
+    round: int = Field(0, description="repair rounds behind the current files")
+    deferred: list[SampleRequest] = Field(default_factory=list, description="repairs waiting for an answer")
+    deferred_how: list[str] = Field(default_factory=list)
 
 
 def problems(v: Verification) -> list[Finding]:
     """Findings a repair round works on: errors and warnings in code files."""
     return [f for f in v.findings if f.severity != "info" and f.kind not in NOT_REPAIRED_IN_CODE]
-
-
-def verification_hash(ctx: StageContext) -> str:
-    """Identity of what was verified: the current version of every code file, the config, the requirements."""
-    arts = ctx.store.list_artifacts(ctx.run_id)
-    verified = ("code", "config", "file_order", "requirements")
-    parts = sorted((a.kind, a.key, a.version) for a in arts if a.kind in verified)
-    return canonical_hash(parts)
 
 
 def add_missing_requirements(ctx: StageContext, verification: Verification) -> list[str]:
@@ -75,17 +72,19 @@ def add_missing_requirements(ctx: StageContext, verification: Verification) -> l
     return missing
 
 
-def current_verification(ctx: StageContext, *, smoke: bool = False) -> Verification | None:
-    """The stored verification when it checked exactly the current files (and smoke-ran them if asked)."""
-    art = ctx.store.find_artifact(ctx.run_id, "verification")
-    if art is None or art.input_hash != verification_hash(ctx):
-        return None
-    verification = Verification.model_validate_json(art.content)
-    return None if smoke and verification.smoke is None else verification
+def current_verification(
+    ctx: StageContext, *, smoke: bool = False, smoke_install: bool = False
+) -> Verification | None:
+    """The stored verification when it checked exactly the current files with exactly these options."""
+    found = checks.current(
+        ctx.store, ctx.run_id, checks.key_for(ctx.store, ctx.run_id, smoke=smoke, smoke_install=smoke_install)
+    )
+    return found.verification if found is not None else None
 
 
-def verify_and_store(ctx: StageContext, *, smoke: bool = False, smoke_install: bool = False) -> Verification:
-    reused = current_verification(ctx, smoke=smoke)
+def _verify(ctx: StageContext, smoke: bool, smoke_install: bool) -> checks.StoredVerification:
+    key = checks.key_for(ctx.store, ctx.run_id, smoke=smoke, smoke_install=smoke_install)
+    reused = checks.current(ctx.store, ctx.run_id, key)
     if reused is not None:
         return reused
     verification = verify_run(ctx.store, ctx.run_id)
@@ -106,88 +105,116 @@ def verify_and_store(ctx: StageContext, *, smoke: bool = False, smoke_install: b
         verification = verification.model_copy(
             update={"smoke": result, "findings": [*verification.findings, *findings]}
         )
-    ctx.store.put_artifact(
-        ctx.run_id,
-        "verification",
-        verification.model_dump_json(indent=2),
-        format="json",
-        input_hash=verification_hash(ctx),
-        metadata={"passed": verification.passed, "findings": len(verification.findings)},
-    )
-    return verification
+    files_in_order = set(order_or_empty(ctx))
+    count = len([f for f in problems(verification) if f.file in files_in_order])
+    return checks.store_verification(ctx.store, ctx.run_id, verification, key, count)
+
+
+def order_or_empty(ctx: StageContext) -> list[str]:
+    try:
+        return file_order(ctx).order
+    except PaperCoderError:
+        return []
+
+
+def verify_and_store(ctx: StageContext, *, smoke: bool = False, smoke_install: bool = False) -> Verification:
+    """Verify the current files (or reuse the stored result that checked exactly them, so)."""
+    return _verify(ctx, smoke, smoke_install).verification
 
 
 async def verify_and_repair(
     ctx: StageContext, *, rounds: int = DEFAULT_ROUNDS, smoke: bool = False, smoke_install: bool = False
 ) -> RepairReport:
-    reused = current_verification(ctx, smoke=smoke) is not None
-    verification = verify_and_store(ctx, smoke=smoke, smoke_install=smoke_install)
+    """Verify, then repair round by round; resumable across calls (see pipeline/verification.py).
+
+    A repair whose answer cannot arrive in this call (a client round, a handoff) leaves the
+    loop waiting: `stopped="needs_input"` with the deferred requests; the next call picks the
+    loop up where the store says it is."""
+    key = checks.key_for(ctx.store, ctx.run_id, smoke=smoke, smoke_install=smoke_install)
+    reused = checks.current(ctx.store, ctx.run_id, key) is not None
+    state = _verify(ctx, smoke, smoke_install)
     history: list[RepairRound] = []
     files = set(file_order(ctx).order)
-    if add_missing_requirements(ctx, verification):
-        verification = verify_and_store(ctx, smoke=smoke, smoke_install=smoke_install)
+    if add_missing_requirements(ctx, state.verification):
+        state = _verify(ctx, smoke, smoke_install)
         reused = False
-    for number in range(1, rounds + 1):
-        todo = [f for f in problems(verification) if f.file in files]
+
+    def report(
+        stopped: StopReason, message: str, deferred: list[AnswerDeferred] | None = None
+    ) -> RepairReport:
+        return RepairReport(
+            verification=state.verification,
+            rounds=history,
+            stopped=stopped,
+            message=message,
+            reused=reused and not history,
+            round=state.round,
+            deferred=[d.request for d in deferred or []],
+            deferred_how=sorted({d.how for d in deferred or []}),
+        )
+
+    while True:
+        todo = [f for f in problems(state.verification) if f.file in files]
         if not todo:
-            return RepairReport(
-                verification=verification,
-                rounds=history,
-                stopped="clean",
-                message=_clean(verification),
-                reused=reused and not history,
+            return report("clean", _clean(state.verification))
+        if state.round >= rounds:
+            return report("max_rounds", f"{len(todo)} problem(s) remain after {state.round} repair round(s)")
+        if state.round > 0 and state.problems_before is not None and len(todo) >= state.problems_before:
+            return report(
+                "no_progress",
+                f"repair round {state.round} fixed nothing ({len(todo)} problem(s) remain); stopping",
             )
         targets = sorted({f.file for f in todo})
         failed: list[str] = []
+        deferred: list[AnswerDeferred] = []
+        changed = False
         for path in targets:
             try:
                 await run_stage(REPAIR_FILE, ctx, path)
+                changed = True
+            except AnswerDeferred as wait:
+                deferred.append(wait)
             except BudgetExceeded as exc:
                 history.append(
                     RepairRound(
-                        round=number,
+                        round=state.round + 1,
                         files=targets,
                         problems_before=len(todo),
                         problems_after=len(todo),
                         failed=[str(exc)],
                     )
                 )
-                return RepairReport(
-                    verification=verification, rounds=history, stopped="budget", message=str(exc)
-                )
+                return report("budget", str(exc))
             except PaperCoderError as exc:
                 failed.append(f"{path}: {exc}")
-        verification = verify_and_store(ctx, smoke=smoke, smoke_install=smoke_install)
-        after = [f for f in problems(verification) if f.file in files]
+        if deferred:
+            return report(
+                "needs_input",
+                f"repair round {state.round + 1}: {len(deferred)} repair(s) wait for an answer",
+                deferred,
+            )
+        if not changed:
+            history.append(
+                RepairRound(
+                    round=state.round + 1,
+                    files=targets,
+                    problems_before=len(todo),
+                    problems_after=len(todo),
+                    failed=failed,
+                )
+            )
+            return report("repair_failed", "no repair of this round succeeded: " + "; ".join(failed))
+        state = _verify(ctx, smoke, smoke_install)
+        after = [f for f in problems(state.verification) if f.file in files]
         history.append(
             RepairRound(
-                round=number,
+                round=state.round,
                 files=targets,
                 problems_before=len(todo),
                 problems_after=len(after),
                 failed=failed,
             )
         )
-        if not after:
-            return RepairReport(
-                verification=verification, rounds=history, stopped="clean", message=_clean(verification)
-            )
-        if len(after) >= len(todo):
-            return RepairReport(
-                verification=verification,
-                rounds=history,
-                stopped="no_progress",
-                message=f"round {number} fixed nothing ({len(after)} problem(s) remain); stopping",
-            )
-    remaining = len([f for f in problems(verification) if f.file in files])
-    return RepairReport(
-        verification=verification,
-        rounds=history,
-        stopped="max_rounds" if remaining else "clean",
-        message=f"{remaining} problem(s) remain after {rounds} round(s)"
-        if remaining
-        else _clean(verification),
-    )
 
 
 def _clean(v: Verification) -> str:

@@ -14,13 +14,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import StageError
+from papercoder_mcp.ids import DIGEST_CHARS, HandoffId
 from papercoder_mcp.server.client_sampling import find_stage
 from papercoder_mcp.stages import Stage, StageContext, StageResult, accept_answer
 from papercoder_mcp.stages.answers import language_for
 from papercoder_mcp.stages.base import Prepared
 from papercoder_mcp.stages.inputs import PREFIX_PARTS
-
-HASH_CHARS = 16
 
 
 class HandoffRequest(BaseModel):
@@ -44,16 +43,17 @@ class HandoffRequest(BaseModel):
 
 
 def handoff_id(run_id: str, prepared: Prepared) -> str:
-    return "|".join([run_id, prepared.stage, prepared.key, prepared.input_hash[:HASH_CHARS]])
+    return HandoffId(
+        run_id=run_id, stage=prepared.stage, key=prepared.key, digest=prepared.input_hash[:DIGEST_CHARS]
+    ).encode()
 
 
 def parse_handoff_id(value: str) -> tuple[str, Stage, str, str]:
-    parts = value.split("|")
-    stage = find_stage(parts[1]) if len(parts) == 4 else None
-    if stage is None or len(parts[3]) != HASH_CHARS:
-        raise StageError(f"{value!r} is not a handoff id; use the handoff_id a stage tool returned")
-    run_id, _, key, digest = parts
-    return run_id, stage, key, digest
+    hid = HandoffId.decode(value)
+    stage = find_stage(hid.stage)
+    if stage is None or len(hid.digest) != DIGEST_CHARS:
+        raise StageError(f"{value[:80]!r} is not a handoff id; use the handoff_id a stage tool returned")
+    return hid.run_id, stage, hid.key, hid.digest
 
 
 def context_uris(run_id: str, prepared: Prepared) -> list[str]:
@@ -64,14 +64,17 @@ def context_uris(run_id: str, prepared: Prepared) -> list[str]:
     return uris
 
 
-def contract(stage: Stage, key: str) -> str:
-    if stage.name == "write_config":
+def contract(stage: Stage, key: str, schema: dict[str, Any] | None) -> str:
+    """The answer's form, from what the stage's parser accepts (a schema only when there is one)."""
+    if schema is not None:
+        return "one JSON object conforming to output_schema (bare, or in a ```json fenced block)"
+    if stage.kind == "config":
         return "the whole config.yaml in one ```yaml fenced block, nothing else"
-    if stage.name == "generate_file":
+    if stage.kind == "code":
         return f"the whole file {key} in one ```{language_for(key)} fenced block, nothing else"
-    if stage.name == "analyze_file":
+    if stage.kind == "analysis":
         return f"a detailed Markdown analysis of {key} (at least a few paragraphs), nothing else"
-    return "one JSON object conforming to output_schema (bare, or in a ```json fenced block)"
+    return "the answer the prompt asks for, as plain text"
 
 
 def make_handoff(run_id: str, stage: Stage, prepared: Prepared, include_context: bool) -> HandoffRequest:
@@ -84,7 +87,7 @@ def make_handoff(run_id: str, stage: Stage, prepared: Prepared, include_context:
         context_resources=[] if include_context else context_uris(run_id, prepared),
         context="\n\n".join(request.prefix) if include_context else "",
         prompt=request.prompt,
-        output_contract=contract(stage, prepared.key),
+        output_contract=contract(stage, prepared.key, request.output_schema),
         output_schema=request.output_schema,
     )
 
