@@ -60,7 +60,7 @@ async def start(client: Client, paper: Path) -> str:
 
 async def finish(client: Client, run_id: str) -> None:
     for _ in range(5):
-        if data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"] == "complete":
+        if data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"] == "verified":
             return
     raise AssertionError("run_pipeline did not complete in 5 calls")
 
@@ -106,7 +106,11 @@ class TestClientSampling:
                 for path in ["utils.py", "model.py", "dataset.py", "trainer.py", "evaluation.py", "main.py"]:
                     result = data(await client.call_tool(tool, {"run_id": run_id, "path": path}))
                     assert result["status"] == "done"
-            assert result["next"] == [f"export_repo(run_id={run_id!r}, out_dir=...)"]
+            # After the last file comes verification, never export.
+            assert result["next"][0] == f"verify_repo(run_id={run_id!r})"
+            assert not run_status(store, run_id).complete
+            verified = data(await client.call_tool("verify_repo", {"run_id": run_id}))
+            assert verified["passed"] and verified["next"] == [f"export_repo(run_id={run_id!r}, out_dir=...)"]
             again = data(await client.call_tool("make_plan", {"run_id": run_id}))
             assert again["status"] == "reused"
         assert run_status(store, run_id).complete
@@ -121,10 +125,10 @@ class TestClientSampling:
             for _ in range(3):
                 result = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
                 statuses.append(result["status"])
-                if result["status"] == "complete":
+                if result["status"] == "verified":
                     break
         # 10 rounds of work (planning 4 + a re-ask, all analyses at once, 4 levels of code) fit in two calls.
-        assert statuses == ["partial", "complete"]
+        assert statuses == ["partial", "verified"]
         assert len(callback.asked) == 17
         assert run_status(store, run_id).complete
         errors = [c.error for c in store.calls(run_id) if c.error]
@@ -143,7 +147,7 @@ class TestClientSampling:
             second = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
             while second["status"] == "partial":
                 second = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
-            assert second["status"] == "complete"
+            assert second["status"] == "verified"
 
 
 class TestHandoff:
@@ -157,14 +161,14 @@ class TestHandoff:
             run_id = await start(client, paper)
             first = data(await client.call_tool("make_plan", {"run_id": run_id}))
             assert first["status"] == "handoff"
-            assert "cannot serve sampling" in first["note"]
+            assert "does not declare the sampling capability" in first["note"]
             assert first["handoff"]["context_resources"] == [f"papercoder://runs/{run_id}/paper"]
             # The agent reads the context resource, writes each answer, submits it.
             paper_md = await client.read_resource(f"papercoder://runs/{run_id}/paper")
             assert "Tiny Attention" in paper_md.contents[0].text  # type: ignore[union-attr]
             for _ in range(20):
                 step = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
-                if step["status"] == "complete":
+                if step["status"] == "verified":
                     break
                 assert step["status"] == "handoff" and step["handoffs"]
                 for h in step["handoffs"]:
@@ -175,7 +179,7 @@ class TestHandoff:
                         )
                     )
                     assert stored["status"] == "done" and stored["sampler"] == "agent"
-            assert step["status"] == "complete"
+            assert step["status"] == "verified"
             exported = data(
                 await client.call_tool("export_repo", {"run_id": run_id, "out_dir": str(tmp_path / "repo")})
             )
@@ -214,7 +218,7 @@ class TestServerSideApi:
                 result = data(
                     await client.call_tool("run_pipeline", {"run_id": run_id}, progress_callback=on_progress)
                 )
-                assert result["status"] == "complete"
+                assert result["status"] == "verified"
             await sampler.aclose()
         assert len(fake.requests) == 16
         assert progress and progress[-1][0] == progress[-1][1]
@@ -316,18 +320,29 @@ class TestSubscriptions:
 
 
 class TestLegacyClients:
-    async def test_a_2025_client_with_sampling_gets_handoff_not_an_input_request(
-        self, store: Store, paper: Path
-    ) -> None:
+    async def test_a_2025_client_with_sampling_samples_mid_call(self, store: Store, paper: Path) -> None:
         callback = ModelCallback()
+        progress: list[tuple[float, float | None, str | None]] = []
+
+        async def on_progress(p: float, total: float | None, message: str | None) -> None:
+            progress.append((p, total, message))
+
         async with Client(build_server(store), sampling_callback=callback, mode="legacy") as client:
             assert client.protocol_version < "2026-07-28"
             run_id = await start(client, paper)
             result = data(await client.call_tool("make_plan", {"run_id": run_id}))
-            assert result["status"] == "handoff" and "predates sampling inside tool calls" in result["note"]
-            assert callback.asked == []
-            report = data(await client.call_tool("get_run", {"run_id": run_id}))
-            assert report["next_step"] == "make_plan()"
+            assert result["status"] == "done" and result["sampler"] == "mcp-sampling"
+            assert len(callback.asked) == 1
+            forced = data(await client.call_tool("design_architecture", {"run_id": run_id, "sampler": "sampling"}))
+            assert forced["status"] == "done"
+            whole = data(
+                await client.call_tool("run_pipeline", {"run_id": run_id}, progress_callback=on_progress)
+            )
+            assert whole["status"] == "verified", whole["message"]
+        # One progress notification per answer, strictly increasing (the spec requires it).
+        values = [p for p, _, _ in progress]
+        assert values and values == sorted(set(values))
+        assert run_status(store, run_id).complete
 
 
 class TestVerifyAndRepairThroughMcp:

@@ -122,9 +122,9 @@ class TestStdio:
             statuses = []
             for _ in range(5):
                 statuses.append(data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"])
-                if statuses[-1] == "complete":
+                if statuses[-1] == "verified":
                     break
-            assert statuses[-1] == "complete" and set(statuses[:-1]) <= {"partial"}, statuses
+            assert statuses[-1] == "verified" and set(statuses[:-1]) <= {"partial"}, statuses
             assert "Tiny Attention" in text_of(
                 await client.read_resource(f"papercoder://runs/{run_id}/paper")
             )
