@@ -8,8 +8,10 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, CreateMessageResult, InputRequiredResult, TextContent
 
+from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.ids import RequestKey
 from papercoder_mcp.pipeline.status import run_status
 from papercoder_mcp.samplers.anthropic import AnthropicSampler
 from papercoder_mcp.server.build import build_server
@@ -333,7 +335,9 @@ class TestLegacyClients:
             result = data(await client.call_tool("make_plan", {"run_id": run_id}))
             assert result["status"] == "done" and result["sampler"] == "mcp-sampling"
             assert len(callback.asked) == 1
-            forced = data(await client.call_tool("design_architecture", {"run_id": run_id, "sampler": "sampling"}))
+            forced = data(
+                await client.call_tool("design_architecture", {"run_id": run_id, "sampler": "sampling"})
+            )
             assert forced["status"] == "done"
             whole = data(
                 await client.call_tool("run_pipeline", {"run_id": run_id}, progress_callback=on_progress)
@@ -382,3 +386,105 @@ class TestVerifyAndRepairThroughMcp:
             assert again["passed"] is True
             report = data(await client.call_tool("get_run", {"run_id": run_id}))
             assert report["complete"] is True
+
+
+def answer_round(requests: dict[str, object]) -> dict[str, CreateMessageResult]:
+    """What a client's model would answer to every request of a round (the fake model)."""
+    from fake_model import FakeModel, stage_of
+
+    fake, out = FakeModel(), {}
+    for key, request in requests.items():
+        text = request.params.messages[0].content.text  # type: ignore[attr-defined]
+        answer, _ = fake.answer(stage_of(text), text)
+        out[key] = CreateMessageResult(
+            role="assistant", content=TextContent(type="text", text=answer), model="client-model"
+        )
+    return out
+
+
+class TestResumableRounds:
+    async def test_answers_after_the_state_expired_or_a_restart_are_kept(
+        self, store: Store, paper: Path
+    ) -> None:
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            run_id = await start(client, paper)
+            first = await client.session.call_tool(
+                "run_pipeline", {"run_id": run_id}, allow_input_required=True
+            )
+            assert isinstance(first, InputRequiredResult)
+            assert [RequestKey.decode(k).stage for k in first.input_requests] == ["make_plan"]
+        answers = answer_round(first.input_requests)  # type: ignore[arg-type]
+        # A new server (a restart: its request_state key is gone), and the client sends no state at all.
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            second = await client.session.call_tool(
+                "run_pipeline", {"run_id": run_id}, input_responses=answers, allow_input_required=True
+            )
+        assert isinstance(second, InputRequiredResult)
+        assert [RequestKey.decode(k).stage for k in second.input_requests] == ["design_architecture"]
+        plan = store.get_artifact(run_id, "plan")
+        assert plan.metadata["source"] == "mcp-sampling"
+        assert [c.stage for c in store.calls(run_id)] == ["make_plan"]
+
+    async def test_an_answer_to_a_question_whose_inputs_changed_is_not_used(
+        self, store: Store, paper: Path
+    ) -> None:
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            run_id = await start(client, paper)
+            first = await client.session.call_tool(
+                "run_pipeline", {"run_id": run_id}, allow_input_required=True
+            )
+            assert isinstance(first, InputRequiredResult)
+            data(
+                await client.call_tool(
+                    "edit_artifact",
+                    {"run_id": run_id, "kind": "paper", "content": PAPER_MD + "\n## 3 More\n\nNew.\n"},
+                )
+            )
+            again = await client.session.call_tool(
+                "run_pipeline",
+                {"run_id": run_id},
+                input_responses=answer_round(first.input_requests),  # type: ignore[arg-type]
+                allow_input_required=True,
+            )
+        assert isinstance(again, InputRequiredResult)
+        assert [RequestKey.decode(k).stage for k in again.input_requests] == ["make_plan"]
+        assert set(again.input_requests) != set(first.input_requests)
+        assert store.find_artifact(run_id, "plan") is None
+
+
+class TestClassicSamplingTime:
+    async def test_a_slow_client_gets_a_partial_result_and_the_next_call_continues(
+        self, tmp_path: Path, paper: Path
+    ) -> None:
+        store = Store(tmp_path / "slow.db")
+
+        class Slow(ModelCallback):
+            async def __call__(self, context, params):  # type: ignore[no-untyped-def]
+                await anyio.sleep(0.05)
+                return await super().__call__(context, params)
+
+        async with Client(
+            build_server(store, call_seconds=0.2), sampling_callback=Slow(), mode="legacy"
+        ) as client:
+            run_id = await start(client, paper)
+            first = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
+            assert first["status"] == "partial" and "call run_pipeline again" in first["message"]
+            assert 0 < first["done"] < first["total"]
+            statuses = [first["status"]]
+            for _ in range(40):
+                statuses.append(data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"])
+                if statuses[-1] == "verified":
+                    break
+        assert statuses[-1] == "verified" and set(statuses[:-1]) == {"partial"}
+
+
+class TestIds:
+    def test_a_path_with_a_bar_survives_handoff_ids_and_request_keys(self) -> None:
+        from papercoder_mcp.ids import HandoffId
+
+        hid = HandoffId(run_id="run-1", stage="generate_file", key="odd|name.py", digest="0" * 16)
+        assert HandoffId.decode(hid.encode()) == hid
+        rkey = RequestKey(stage="analyze_file", key="a|b|c.py", digest="f" * 16)
+        assert RequestKey.decode(rkey.encode()) == rkey
+        with pytest.raises(PaperCoderError, match="not a handoff id"):
+            HandoffId.decode(rkey.encode())

@@ -14,6 +14,7 @@ from papercoder_mcp.prompts import mcp_prompts
 from papercoder_mcp.resources import register as register_resources
 from papercoder_mcp.samplers.base import Sampler
 from papercoder_mcp.server.app import DEFAULT_MAX_ROUNDS, App, SamplerMode
+from papercoder_mcp.server.classic_sampling import DEFAULT_CALL_SECONDS
 from papercoder_mcp.store import Store
 from papercoder_mcp.tools import (
     analyze_file,
@@ -75,12 +76,18 @@ def build_server(
     model: str | None = None,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     anthropic_sampler: Sampler | None = None,
+    call_seconds: float = DEFAULT_CALL_SECONDS,
 ) -> MCPServer:
     """The papercoder MCP server over one store; `anthropic_sampler` replaces the one made from the env."""
     if not isinstance(store, Store):
         store = Store(store)
     app = App(
-        store=store, mode=sampler, model=model, max_rounds=max_rounds, anthropic_sampler=anthropic_sampler
+        store=store,
+        mode=sampler,
+        model=model,
+        max_rounds=max_rounds,
+        anthropic_sampler=anthropic_sampler,
+        call_seconds=call_seconds,
     )
 
     @asynccontextmanager
