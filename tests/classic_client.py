@@ -23,9 +23,8 @@ from mcp.types import CreateMessageRequestParams, CreateMessageResult, TextConte
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from planted import PlantedModel, is_repair  # noqa: E402
-
 from fake_model import stage_of  # noqa: E402
+from planted import PlantedModel, is_repair  # noqa: E402
 
 
 async def main(server: str, db: str, paper: str, gate: Path, out: str) -> dict[str, Any]:

@@ -488,3 +488,30 @@ class TestIds:
         assert RequestKey.decode(rkey.encode()) == rkey
         with pytest.raises(PaperCoderError, match="not a handoff id"):
             HandoffId.decode(rkey.encode())
+
+
+class TestLegacySubscriptions:
+    @pytest.mark.filterwarnings("ignore:resources/subscribe is removed")
+    async def test_an_older_client_can_subscribe_and_hears_changes(self, store: Store, paper: Path) -> None:
+        heard: list[str] = []
+
+        async def on_message(message: object) -> None:
+            params = getattr(getattr(message, "root", message), "params", None)
+            uri = getattr(params, "uri", None)
+            if uri is not None:
+                heard.append(str(uri))
+
+        async with Client(
+            build_server(store), sampling_callback=ModelCallback(), mode="legacy", message_handler=on_message
+        ) as client:
+            assert client.protocol_version < "2026-07-28"
+            caps = client.server_capabilities
+            assert caps is not None and caps.resources is not None and caps.resources.subscribe is True
+            run_id = await start(client, paper)
+            plan_uri = f"papercoder://runs/{run_id}/plan"
+            await client.subscribe_resource(plan_uri)
+            data(await client.call_tool("make_plan", {"run_id": run_id}))
+            with anyio.move_on_after(2):
+                while plan_uri not in heard:
+                    await anyio.sleep(0.02)
+        assert plan_uri in heard

@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -66,6 +66,8 @@ class App:
     call_seconds: float = DEFAULT_CALL_SECONDS
     bus: InMemorySubscriptionBus = field(default_factory=InMemorySubscriptionBus)
     anthropic_sampler: Sampler | None = None
+    # Sessions of clients before 2026-07-28 that subscribed with resources/subscribe, by URI.
+    legacy_subscribers: dict[str, list[Any]] = field(default_factory=dict)
 
     owns_sampler: bool = False
 
@@ -87,9 +89,13 @@ class App:
 
     async def changed(self, run_id: str, kind: str, key: str = "") -> None:
         """Tell subscribers that an artifact (and so its run's manifest) changed."""
-        await self.bus.publish(ResourceUpdated(uri=artifact_uri(run_id, kind, key)))
-        await self.bus.publish(ResourceUpdated(uri=f"papercoder://runs/{run_id}"))
-        await self.bus.publish(ResourceUpdated(uri="papercoder://runs"))
+        for uri in (artifact_uri(run_id, kind, key), f"papercoder://runs/{run_id}", "papercoder://runs"):
+            await self.bus.publish(ResourceUpdated(uri=uri))
+            for session in list(self.legacy_subscribers.get(uri, [])):
+                try:
+                    await session.send_resource_updated(uri)
+                except Exception:  # the client went away: forget its subscription
+                    self.legacy_subscribers[uri].remove(session)
 
 
 def app_of(ctx: Context) -> App:

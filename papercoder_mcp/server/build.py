@@ -6,8 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from mcp.server import MCPServer
+from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 
 from papercoder_mcp import __version__
 from papercoder_mcp.prompts import mcp_prompts
@@ -112,4 +114,27 @@ def build_server(
         server.tool(name=name, title=module.TITLE, annotations=module.ANNOTATIONS)(fn)
     register_resources(server, store)
     mcp_prompts.register(server, store)
+    _offer_legacy_subscriptions(server, app)
     return server
+
+
+def _offer_legacy_subscriptions(server: MCPServer, app: App) -> None:
+    """resources/subscribe for clients before 2026-07-28 (from then on, subscriptions/listen serves them).
+
+    MCPServer registers only the modern form; the low-level server advertises `subscribe` on the
+    older handshake as soon as the method is served."""
+
+    async def subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
+        sessions = app.legacy_subscribers.setdefault(str(params.uri), [])
+        if ctx.session not in sessions:
+            sessions.append(ctx.session)
+        return EmptyResult()
+
+    async def unsubscribe(ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
+        sessions = app.legacy_subscribers.get(str(params.uri), [])
+        app.legacy_subscribers[str(params.uri)] = [s for s in sessions if s is not ctx.session]
+        return EmptyResult()
+
+    lowlevel = server._lowlevel_server  # noqa: SLF001 (MCPServer has no public hook for these two methods)
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
