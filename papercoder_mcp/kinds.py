@@ -13,6 +13,7 @@ class Kind(BaseModel):
     name: str
     uri_segment: str = ""
     per_key: bool = False
+    title: str = ""
     description: str = ""
 
     def uri(self, run_id: str, key: str = "") -> str:
@@ -24,11 +25,25 @@ KINDS: dict[str, Kind] = {
     k.name: k
     for k in [
         Kind(name="paper", description="the parsed paper"),
-        Kind(name="plan", description="the overall implementation plan"),
-        Kind(name="architecture", description="files, class diagram, sequence diagram"),
-        Kind(name="file_order", description="packages, per-file logic and dependencies, dependency order"),
-        Kind(name="config", description="config.yaml"),
-        Kind(name="analysis", uri_segment="analysis", per_key=True, description="one file's analysis"),
+        Kind(name="plan", title="overall plan", description="the overall implementation plan"),
+        Kind(
+            name="architecture",
+            title="software architecture",
+            description="files, class diagram, sequence diagram",
+        ),
+        Kind(
+            name="file_order",
+            title="file order",
+            description="packages, per-file logic and dependencies, dependency order",
+        ),
+        Kind(name="config", title="config.yaml", description="config.yaml"),
+        Kind(
+            name="analysis",
+            uri_segment="analysis",
+            per_key=True,
+            title="logic analysis",
+            description="one file's analysis",
+        ),
         Kind(name="code", uri_segment="files", per_key=True, description="one file's code"),
         Kind(name="requirements", description="requirements.txt with what verification added"),
         Kind(name="verification", description="the latest verification and what it checked"),
