@@ -53,6 +53,7 @@ class HandoffId(EncodedId, frozen=True):
     stage: str
     key: str = ""
     digest: str
+    by_question: bool = False  # a step the scheduler validates itself: the answer is kept by its question
 
 
 class RequestKey(EncodedId, frozen=True):

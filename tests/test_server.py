@@ -515,3 +515,32 @@ class TestLegacySubscriptions:
                 while plan_uri not in heard:
                     await anyio.sleep(0.02)
         assert plan_uri in heard
+
+
+class TestRefineEverywhere:
+    async def test_an_agent_drives_refinement_by_handoff(self, store: Store, paper: Path) -> None:
+        from fake_model import FakeModel, stage_of
+
+        fake = FakeModel()
+        async with Client(build_server(store)) as client:
+            run_id = await start(client, paper)
+            stages: list[str] = []
+            for _ in range(40):
+                step = data(await client.call_tool("run_pipeline", {"run_id": run_id, "refine": True}))
+                if step["status"] == "verified":
+                    break
+                assert step["status"] == "handoff", step
+                for h in step["handoffs"]:
+                    stages.append(h["stage"])
+                    if h["stage"] == "improve":
+                        assert h["conversation"] and h["conversation"][-1]["role"] == "user"
+                    answer, _ = fake.answer(stage_of(h["prompt"]), h["prompt"])
+                    data(
+                        await client.call_tool(
+                            "submit_artifact", {"handoff_id": h["handoff_id"], "content": answer}
+                        )
+                    )
+            assert step["status"] == "verified", step
+        assert {"critique", "improve"} <= set(stages)
+        assert store.get_artifact(run_id, "plan").metadata.get("refined") is True
+        assert run_status(store, run_id).complete

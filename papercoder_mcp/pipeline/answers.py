@@ -110,14 +110,22 @@ class RoundSampler:
         )
 
 
-class HandoffSampler:
-    """Every question goes to the calling agent, who answers with submit_artifact."""
+class HandoffSampler(RoundSampler):
+    """Every question goes to the calling agent, who answers with submit_artifact.
+
+    A stage's answer is validated and stored by submit_artifact itself; the answer to a step
+    that is not a stage of its own (refinement's critique and improvement) is kept by its
+    question and taken here the next time the scheduler asks it."""
 
     name = "agent"
     model = "agent"
 
-    def __init__(self, reason: str = "") -> None:
+    def __init__(self, book: AnswerBook, reason: str = "") -> None:
+        super().__init__(book)
         self.reason = reason
 
     async def sample(self, request: SampleRequest) -> Completion:
-        raise AnswerDeferred(request, "handoff", self.reason)
+        try:
+            return await super().sample(request)
+        except AnswerDeferred:
+            raise AnswerDeferred(request, "handoff", self.reason) from None

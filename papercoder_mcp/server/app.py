@@ -40,7 +40,7 @@ from papercoder_mcp.pipeline.status import callable_steps, run_status
 from papercoder_mcp.samplers.base import Sampler, SampleRequest
 from papercoder_mcp.server.classic_sampling import DEFAULT_CALL_SECONDS, ClassicSampler
 from papercoder_mcp.server.client_sampling import _text_of, find_stage, to_create_message
-from papercoder_mcp.server.handoff import HandoffRequest, make_handoff
+from papercoder_mcp.server.handoff import HandoffRequest, make_handoff, make_step_handoff
 from papercoder_mcp.server.results import PipelineToolResult, StageToolResult
 from papercoder_mcp.stages import Stage, StageContext, StageResult, run_stage, set_guidance
 from papercoder_mcp.stages.base import Prepared, request_hash
@@ -228,7 +228,7 @@ def sampler_for(app: App, ctx: Context, route: Route, run_id: str, note: str, *,
         return ClassicSampler(ctx, seconds=app.call_seconds if deadline else None)
     if route == "rounds":
         return RoundSampler(AnswerBook(app.store, run_id))
-    return HandoffSampler(note)
+    return HandoffSampler(AnswerBook(app.store, run_id), note)
 
 
 def _prepared_of(request: SampleRequest) -> tuple[Stage, Prepared]:
@@ -243,6 +243,9 @@ def _prepared_of(request: SampleRequest) -> tuple[Stage, Prepared]:
 def handoffs_for(run_id: str, requests: list[SampleRequest], include_context: bool) -> list[HandoffRequest]:
     out = []
     for request in requests:
+        if find_stage(request.stage) is None or request.followups:
+            out.append(make_step_handoff(run_id, request, include_context))
+            continue
         stage, prepared = _prepared_of(request)
         out.append(make_handoff(run_id, stage, prepared, include_context))
     return out
