@@ -323,9 +323,7 @@ def _print_manifest(store: Store, run_id: str) -> None:
         )
     )
     if not status.complete and status.problems:
-        console.print(
-            Text.assemble(("not complete: ", "dim"), "; ".join(status.problems[:6])), soft_wrap=True
-        )
+        console.print(Text.assemble(("not complete: ", "dim"), "; ".join(status.problems[:6])))
     for label, value in (
         ("title", run.title),
         ("source", run.source),
