@@ -421,8 +421,4 @@ def _pipeline_answer(
             again,
         )
     outcome = {"verified": "verified", "budget_exceeded": "budget_exceeded"}.get(result.status, "failed")
-    return answer(
-        outcome,
-        result.message,
-        suggest_next(app.store, run_id) if outcome != "failed" else [*suggest_next(app.store, run_id)],
-    )
+    return answer(outcome, result.message, suggest_next(app.store, run_id))

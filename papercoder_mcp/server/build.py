@@ -63,9 +63,10 @@ stages one by one: make_plan, design_architecture, order_files, write_config, an
 every file, generate_file(path) in dependency order; get_run shows what is done and what to call next.
 Read and correct artifacts between stages (resources papercoder://runs/{run_id}/..., edit_artifact).
 When a result has status "handoff", write the answer yourself and send it with submit_artifact.
-verify_repo checks the generated files statically (and repairs them with the server's API key);
-evaluate_repo scores them like Paper2Code (judge) or PaperBench (rubric). Finish with
-export_repo(run_id, out_dir). Generated code is never executed unless a smoke run is asked for.
+run_pipeline also verifies the files and repairs what verification finds, with any model source; a run
+is complete ("verified") only when every step is fresh and the current verification passed. verify_repo
+checks the files on its own, repair_file fixes one; evaluate_repo scores them like Paper2Code (judge)
+or PaperBench (rubric). Finish with export_repo(run_id, out_dir). Generated code is never executed unless a smoke run is asked for.
 """
 
 log = logging.getLogger("papercoder_mcp")
