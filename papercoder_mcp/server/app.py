@@ -36,7 +36,7 @@ from papercoder_mcp.pipeline.answers import (
     request_key_of,
 )
 from papercoder_mcp.pipeline.orchestrator import PipelineOptions, PipelineResult, ProgressEvent, run_pipeline
-from papercoder_mcp.pipeline.status import callable_steps, run_status
+from papercoder_mcp.pipeline.status import RunStatus, callable_steps, run_status
 from papercoder_mcp.samplers.base import Sampler, SampleRequest
 from papercoder_mcp.server.classic_sampling import DEFAULT_CALL_SECONDS, ClassicSampler
 from papercoder_mcp.server.client_sampling import _text_of, find_stage, to_create_message
@@ -153,9 +153,9 @@ def resolve_mode(app: App, requested: SamplerMode, ctx: Context) -> tuple[Resolv
     return ("sampling" if route in ("rounds", "classic") else route), note  # type: ignore[return-value]
 
 
-def suggest_next(store: Store, run_id: str, limit: int = 6) -> list[str]:
+def suggest_next(store: Store, run_id: str, limit: int = 6, status: RunStatus | None = None) -> list[str]:
     """Calls that make sense now, from the one status function (verification and repair included)."""
-    status = run_status(store, run_id)
+    status = status or run_status(store, run_id)
     if status.complete:
         return [f"export_repo(run_id={run_id!r}, out_dir=...)"]
     verify = next((s for s in status.steps if s.stage == "verify"), None)
@@ -421,4 +421,4 @@ def _pipeline_answer(
             again,
         )
     outcome = {"verified": "verified", "budget_exceeded": "budget_exceeded"}.get(result.status, "failed")
-    return answer(outcome, result.message, suggest_next(app.store, run_id))
+    return answer(outcome, result.message, suggest_next(app.store, run_id, status=status))
