@@ -181,7 +181,9 @@ def check_out_dir(out: Path, force: bool) -> None:
     if not out.exists() or not any(out.iterdir()):
         return
     if not force:
-        raise PaperCoderError(f"{out} is not empty; choose an empty directory, or export with force to replace an earlier export")
+        raise PaperCoderError(
+            f"{out} is not empty; choose an empty directory, or export with force to replace an earlier export"
+        )
     if not (out / MARKER).is_file():
         raise PaperCoderError(
             f"{out} is not empty and was not written by papercoder-mcp export; force only replaces an "
