@@ -11,7 +11,8 @@ exit, the MCP server returns it as a tool error.
     │   └── ArtifactNotFound   the run has no such artifact (or version)
     ├── StageError             a pipeline stage failed (bad answer after retries, missing inputs)
     │   ├── MissingInput       a stage was called before the artifacts it reads exist
-    │   └── ValidationFailed   an answer did not validate into its model
+    │   ├── ValidationFailed   an answer did not validate into its model
+    │   └── RunIncomplete      a finished run was expected (export) and this one is not
     ├── SamplerError           the model provider failed after retries
     ├── BudgetExceeded         the next call would cross the run's cost budget
     ├── UnsafePath             a generated path would leave the output directory
@@ -62,6 +63,19 @@ class ValidationFailed(StageError):
     def __init__(self, message: str, errors: list[str] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or []
+
+
+class RunIncomplete(StageError):
+    """The run is not complete by the one definition (every step fresh, current verification passed).
+
+    The message says what is missing in the core's words; each adapter (CLI, MCP) adds how to
+    continue in its own terms, so an MCP client never reads a command-line flag."""
+
+    def __init__(self, run_id: str, problems: list[str], verification_only: bool = False) -> None:
+        listed = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
+        what = "fails verification" if verification_only else "is not complete"
+        super().__init__(f"run {run_id} {what}, nothing was exported: {listed}")
+        self.run_id, self.problems, self.verification_only = run_id, problems, verification_only
 
 
 class SamplerError(PaperCoderError):

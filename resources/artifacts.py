@@ -20,7 +20,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.paper.models import Paper
-from papercoder_mcp.pipeline.status import run_status
+from papercoder_mcp.pipeline.status import is_complete, run_status
 from papercoder_mcp.store import Store
 
 
@@ -41,6 +41,7 @@ def register(server: MCPServer, store: Store) -> None:
                 "run_id": r.id,
                 "title": r.title,
                 "status": r.status,
+                "complete": is_complete(store, r.id),
                 "created_at": r.created_at,
                 "cost_usd": store.total_cost(r.id),
             }
@@ -67,6 +68,7 @@ def register(server: MCPServer, store: Store) -> None:
                     "created_at": a.created_at,
                 }
                 for a in store.list_artifacts(run_id)
+                if a.kind != "answer"  # clients' raw answers are bookkeeping, not artifacts to read
             ]
             data["cost"] = store.cost_summary(run_id).model_dump()
             return json.dumps(data, indent=2)

@@ -44,14 +44,14 @@ class TestPlantedRuntimeBug:
         sampler = planted()
         ctx = new_run(tmp_path, sampler)
         result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(smoke=False))
-        assert result.status == "complete"  # this is the blind spot executed verification closes
+        assert result.status == "verified"  # this is the blind spot executed verification closes
         assert "scale" in ctx.store.get_artifact(ctx.run_id, "code", "trainer.py").content
 
     async def test_smoke_run_catches_it_and_the_repair_loop_fixes_it(self, tmp_path: Path) -> None:
         sampler = planted()
         ctx = new_run(tmp_path, sampler)
         result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(smoke=True))
-        assert result.status == "complete", result.message
+        assert result.status == "verified", result.message
 
         repairs = [r for r in sampler.history if stage_of(r.prompt) == "repair_file"]
         # Only the file at fault is repaired (the innermost project frame), with the real traceback

@@ -26,7 +26,7 @@ async def finished_run(tmp_path: Path):  # type: ignore[no-untyped-def]
     sampler = FakeSampler()
     ctx = new_run(tmp_path, sampler)
     result = await run_pipeline(ctx.store, ctx.run_id, sampler)
-    assert result.status == "complete"
+    assert result.status == "verified"
     return ctx
 
 

@@ -23,14 +23,14 @@ class TestFullRun:
         ctx = new_run(tmp_path, sampler)
         events: list[ProgressEvent] = []
         result = await run_pipeline(ctx.store, ctx.run_id, sampler, progress=events.append)
-        assert result.status == "complete", result.message
+        assert result.status == "verified", result.message
         assert len(sampler.history) == 4 + 2 * 6
         # 16 model calls and the verification of the result.
         assert [e.kind for e in events].count("step_finished") == 17
         assert events[-1].kind == "run_finished" and events[-1].done == events[-1].total == 17
         status = run_status(ctx.store, ctx.run_id)
         assert status.complete and all(s.status == "done" for s in status.steps)
-        assert ctx.store.get_run(ctx.run_id).status == "complete"
+        assert ctx.store.get_run(ctx.run_id).status == "verified"
 
     async def test_files_are_generated_after_their_dependencies(self, tmp_path: Path) -> None:
         sampler = FakeSampler()
@@ -68,7 +68,7 @@ class TestResume:
         await run_pipeline(ctx.store, ctx.run_id, sampler)
         n = len(sampler.history)
         result = await run_pipeline(ctx.store, ctx.run_id, sampler)
-        assert result.status == "complete"
+        assert result.status == "verified"
         assert len(sampler.history) == n
         assert {s.state for s in result.steps} == {"skipped"}
 
@@ -94,13 +94,13 @@ class TestResume:
         assert states[("generate_file", "evaluation.py")] == "blocked"
         assert states[("generate_file", "main.py")] == "blocked"
         assert states[("generate_file", "dataset.py")] == "done"
-        assert "--resume" in result.message
+        assert "run the pipeline again" in result.message.lower() and "--" not in result.message
         status = run_status(ctx.store, ctx.run_id)
         assert not status.complete and status.next_step == "generate_file('model.py')"
         calls_before = len(sampler.history)
         sampler.fail_model = False
         again = await run_pipeline(ctx.store, ctx.run_id, sampler)
-        assert again.status == "complete"
+        assert again.status == "verified"
         redone = [(r.stage, r.key) for r in sampler.history[calls_before:]]
         # Only model.py and what depends on it; every other finished call is reused.
         assert sorted(redone) == [
@@ -124,4 +124,4 @@ class TestResume:
         assert result.status == "budget_exceeded"
         assert result.total_cost_usd <= 0.12
         assert any(s.state == "budget" for s in result.steps)
-        assert "raise --max-cost" in result.message
+        assert "raise the budget" in result.message

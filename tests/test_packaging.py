@@ -88,6 +88,10 @@ def test_the_installed_wheel_runs_on_its_own(tmp_path: Path) -> None:
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip().startswith(str(site))
     version = subprocess.run(
-        [str(python), "-m", "papercoder_mcp", "--version"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        [str(python), "-m", "papercoder_mcp", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert version.returncode == 0 and version.stdout.startswith("papercoder-mcp "), version.stderr

@@ -64,7 +64,7 @@ class TestThroughTheSdk:
             ctx = new_run(tmp_path, sampler)
             result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(concurrency=4))
             await sampler.aclose()
-        assert result.status == "complete", result.message
+        assert result.status == "verified", result.message
         calls = ctx.store.calls(ctx.run_id)
         errors = [c.error for c in calls if c.error]
         # Six transport faults and one invalid answer, each logged as a failed attempt.

@@ -73,7 +73,7 @@ class TestRefine:
         sampler = Improving()
         ctx = new_run(tmp_path, sampler)
         result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(refine=True))
-        assert result.status == "complete", result.message
+        assert result.status == "verified", result.message
         refined = sorted(s.key for s in result.steps if s.stage == "refine")
         assert refined[:4] == [
             "analysis:dataset.py",
@@ -84,4 +84,4 @@ class TestRefine:
         assert {"plan", "architecture", "file_order", "config"} <= set(refined)
         calls = len(sampler.history)
         again = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(refine=True))
-        assert again.status == "complete" and len(sampler.history) == calls  # nothing refined twice
+        assert again.status == "verified" and len(sampler.history) == calls  # nothing refined twice

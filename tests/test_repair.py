@@ -50,7 +50,7 @@ class Planted(FakeSampler):
 async def generated(tmp_path: Path, sampler: FakeSampler):  # type: ignore[no-untyped-def]
     ctx = new_run(tmp_path, sampler)
     result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
-    assert result.status == "complete"
+    assert result.status == "unverified"
     return ctx
 
 
@@ -77,7 +77,7 @@ class TestRepairLoop:
         assert verification.passed
         calls = len(sampler.history)
         again = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
-        assert again.status == "complete" and len(sampler.history) == calls
+        assert again.status == "verified" and len(sampler.history) == calls
 
     async def test_the_loop_stops_when_a_round_fixes_nothing(self, tmp_path: Path) -> None:
         sampler = Planted(stubborn=True)
@@ -101,7 +101,7 @@ class TestRepairLoop:
         sampler = FakeSampler()
         ctx = new_run(tmp_path, sampler)
         result = await run_pipeline(ctx.store, ctx.run_id, sampler)
-        assert result.status == "complete", result.message
+        assert result.status == "verified", result.message
         assert not any(r.stage == "repair_file" for r in sampler.history)
         assert any(s.stage == "verify" and s.state == "done" for s in result.steps)
 
@@ -120,3 +120,51 @@ class TestRequirements:
         assert len(sampler.history) == calls
         requirements = ctx.store.get_artifact(ctx.run_id, "requirements").content
         assert "numpy  # imported by the generated code" in requirements and "pyyaml>=6" in requirements
+
+
+class TestVerificationKey:
+    async def test_a_stored_result_is_reused_only_for_exactly_what_it_checked(self, tmp_path: Path) -> None:
+        from papercoder_mcp.pipeline.repair import verify_and_store
+
+        ctx = await generated(tmp_path, FakeSampler())
+        plain = verify_and_store(ctx)
+        first = ctx.store.get_artifact(ctx.run_id, "verification")
+        assert plain.smoke is None and verify_and_store(ctx) == plain
+        assert ctx.store.get_artifact(ctx.run_id, "verification").version == first.version  # reused
+        smoked = verify_and_store(ctx, smoke=True)
+        assert smoked.smoke is not None
+        # A plain check after a smoke run is a plain check, not the stored smoke result.
+        again = verify_and_store(ctx)
+        assert again.smoke is None
+        latest = ctx.store.get_artifact(ctx.run_id, "verification")
+        assert latest.version == first.version + 2
+        assert (
+            latest.metadata["checked"]["smoke"] is None
+            and latest.metadata["checked"]["files"]["code:main.py"] == 1
+        )
+
+    async def test_repair_refuses_findings_older_than_the_file(self, tmp_path: Path) -> None:
+        from papercoder_mcp.errors import MissingInput
+        from papercoder_mcp.pipeline.edits import edit_artifact
+        from papercoder_mcp.pipeline.repair import verify_and_store
+        from papercoder_mcp.stages import REPAIR_FILE
+
+        sampler = Planted()
+        ctx = await generated(tmp_path, sampler)
+        verify_and_store(ctx)
+        assert "no_such_function" in REPAIR_FILE.prepare(ctx, "trainer.py").request.prompt
+        code = ctx.store.get_artifact(ctx.run_id, "code", "trainer.py").content
+        edit_artifact(ctx.store, ctx.run_id, "code", code.replace("no_such_function()", "0"), "trainer.py")
+        with pytest.raises(MissingInput, match="older than its code"):
+            REPAIR_FILE.prepare(ctx, "trainer.py")
+
+    async def test_repair_rounds_are_counted_across_calls(self, tmp_path: Path) -> None:
+        """A stubborn model: one round per call must still stop (the round count lives in the store)."""
+        sampler = Planted(stubborn=True)
+        ctx = await generated(tmp_path, sampler)
+        first = await verify_and_repair(ctx, rounds=1)
+        assert first.stopped in ("no_progress", "max_rounds") and len(first.rounds) == 1
+        repairs = sum(1 for r in sampler.history if r.stage == "repair_file")
+        second = await verify_and_repair(ctx, rounds=1)
+        assert second.stopped in ("no_progress", "max_rounds") and second.rounds == []
+        assert sum(1 for r in sampler.history if r.stage == "repair_file") == repairs

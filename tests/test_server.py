@@ -8,8 +8,10 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, CreateMessageResult, InputRequiredResult, TextContent
 
+from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.ids import RequestKey
 from papercoder_mcp.pipeline.status import run_status
 from papercoder_mcp.samplers.anthropic import AnthropicSampler
 from papercoder_mcp.server.build import build_server
@@ -60,7 +62,7 @@ async def start(client: Client, paper: Path) -> str:
 
 async def finish(client: Client, run_id: str) -> None:
     for _ in range(5):
-        if data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"] == "complete":
+        if data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"] == "verified":
             return
     raise AssertionError("run_pipeline did not complete in 5 calls")
 
@@ -106,7 +108,11 @@ class TestClientSampling:
                 for path in ["utils.py", "model.py", "dataset.py", "trainer.py", "evaluation.py", "main.py"]:
                     result = data(await client.call_tool(tool, {"run_id": run_id, "path": path}))
                     assert result["status"] == "done"
-            assert result["next"] == [f"export_repo(run_id={run_id!r}, out_dir=...)"]
+            # After the last file comes verification, never export.
+            assert result["next"][0] == f"verify_repo(run_id={run_id!r})"
+            assert not run_status(store, run_id).complete
+            verified = data(await client.call_tool("verify_repo", {"run_id": run_id}))
+            assert verified["passed"] and verified["next"] == [f"export_repo(run_id={run_id!r}, out_dir=...)"]
             again = data(await client.call_tool("make_plan", {"run_id": run_id}))
             assert again["status"] == "reused"
         assert run_status(store, run_id).complete
@@ -121,10 +127,10 @@ class TestClientSampling:
             for _ in range(3):
                 result = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
                 statuses.append(result["status"])
-                if result["status"] == "complete":
+                if result["status"] == "verified":
                     break
         # 10 rounds of work (planning 4 + a re-ask, all analyses at once, 4 levels of code) fit in two calls.
-        assert statuses == ["partial", "complete"]
+        assert statuses == ["partial", "verified"]
         assert len(callback.asked) == 17
         assert run_status(store, run_id).complete
         errors = [c.error for c in store.calls(run_id) if c.error]
@@ -143,7 +149,7 @@ class TestClientSampling:
             second = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
             while second["status"] == "partial":
                 second = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
-            assert second["status"] == "complete"
+            assert second["status"] == "verified"
 
 
 class TestHandoff:
@@ -157,14 +163,14 @@ class TestHandoff:
             run_id = await start(client, paper)
             first = data(await client.call_tool("make_plan", {"run_id": run_id}))
             assert first["status"] == "handoff"
-            assert "cannot serve sampling" in first["note"]
+            assert "does not declare the sampling capability" in first["note"]
             assert first["handoff"]["context_resources"] == [f"papercoder://runs/{run_id}/paper"]
             # The agent reads the context resource, writes each answer, submits it.
             paper_md = await client.read_resource(f"papercoder://runs/{run_id}/paper")
             assert "Tiny Attention" in paper_md.contents[0].text  # type: ignore[union-attr]
             for _ in range(20):
                 step = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
-                if step["status"] == "complete":
+                if step["status"] == "verified":
                     break
                 assert step["status"] == "handoff" and step["handoffs"]
                 for h in step["handoffs"]:
@@ -175,7 +181,7 @@ class TestHandoff:
                         )
                     )
                     assert stored["status"] == "done" and stored["sampler"] == "agent"
-            assert step["status"] == "complete"
+            assert step["status"] == "verified"
             exported = data(
                 await client.call_tool("export_repo", {"run_id": run_id, "out_dir": str(tmp_path / "repo")})
             )
@@ -214,7 +220,7 @@ class TestServerSideApi:
                 result = data(
                     await client.call_tool("run_pipeline", {"run_id": run_id}, progress_callback=on_progress)
                 )
-                assert result["status"] == "complete"
+                assert result["status"] == "verified"
             await sampler.aclose()
         assert len(fake.requests) == 16
         assert progress and progress[-1][0] == progress[-1][1]
@@ -316,18 +322,31 @@ class TestSubscriptions:
 
 
 class TestLegacyClients:
-    async def test_a_2025_client_with_sampling_gets_handoff_not_an_input_request(
-        self, store: Store, paper: Path
-    ) -> None:
+    async def test_a_2025_client_with_sampling_samples_mid_call(self, store: Store, paper: Path) -> None:
         callback = ModelCallback()
+        progress: list[tuple[float, float | None, str | None]] = []
+
+        async def on_progress(p: float, total: float | None, message: str | None) -> None:
+            progress.append((p, total, message))
+
         async with Client(build_server(store), sampling_callback=callback, mode="legacy") as client:
             assert client.protocol_version < "2026-07-28"
             run_id = await start(client, paper)
             result = data(await client.call_tool("make_plan", {"run_id": run_id}))
-            assert result["status"] == "handoff" and "predates sampling inside tool calls" in result["note"]
-            assert callback.asked == []
-            report = data(await client.call_tool("get_run", {"run_id": run_id}))
-            assert report["next_step"] == "make_plan()"
+            assert result["status"] == "done" and result["sampler"] == "mcp-sampling"
+            assert len(callback.asked) == 1
+            forced = data(
+                await client.call_tool("design_architecture", {"run_id": run_id, "sampler": "sampling"})
+            )
+            assert forced["status"] == "done"
+            whole = data(
+                await client.call_tool("run_pipeline", {"run_id": run_id}, progress_callback=on_progress)
+            )
+            assert whole["status"] == "verified", whole["message"]
+        # One progress notification per answer, strictly increasing (the spec requires it).
+        values = [p for p, _, _ in progress]
+        assert values and values == sorted(set(values))
+        assert run_status(store, run_id).complete
 
 
 class TestVerifyAndRepairThroughMcp:
@@ -367,3 +386,161 @@ class TestVerifyAndRepairThroughMcp:
             assert again["passed"] is True
             report = data(await client.call_tool("get_run", {"run_id": run_id}))
             assert report["complete"] is True
+
+
+def answer_round(requests: dict[str, object]) -> dict[str, CreateMessageResult]:
+    """What a client's model would answer to every request of a round (the fake model)."""
+    from fake_model import FakeModel, stage_of
+
+    fake, out = FakeModel(), {}
+    for key, request in requests.items():
+        text = request.params.messages[0].content.text  # type: ignore[attr-defined]
+        answer, _ = fake.answer(stage_of(text), text)
+        out[key] = CreateMessageResult(
+            role="assistant", content=TextContent(type="text", text=answer), model="client-model"
+        )
+    return out
+
+
+class TestResumableRounds:
+    async def test_answers_after_the_state_expired_or_a_restart_are_kept(
+        self, store: Store, paper: Path
+    ) -> None:
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            run_id = await start(client, paper)
+            first = await client.session.call_tool(
+                "run_pipeline", {"run_id": run_id}, allow_input_required=True
+            )
+            assert isinstance(first, InputRequiredResult)
+            assert [RequestKey.decode(k).stage for k in first.input_requests] == ["make_plan"]
+        answers = answer_round(first.input_requests)  # type: ignore[arg-type]
+        # A new server (a restart: its request_state key is gone), and the client sends no state at all.
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            second = await client.session.call_tool(
+                "run_pipeline", {"run_id": run_id}, input_responses=answers, allow_input_required=True
+            )
+        assert isinstance(second, InputRequiredResult)
+        assert [RequestKey.decode(k).stage for k in second.input_requests] == ["design_architecture"]
+        plan = store.get_artifact(run_id, "plan")
+        assert plan.metadata["source"] == "mcp-sampling"
+        assert [c.stage for c in store.calls(run_id)] == ["make_plan"]
+
+    async def test_an_answer_to_a_question_whose_inputs_changed_is_not_used(
+        self, store: Store, paper: Path
+    ) -> None:
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            run_id = await start(client, paper)
+            first = await client.session.call_tool(
+                "run_pipeline", {"run_id": run_id}, allow_input_required=True
+            )
+            assert isinstance(first, InputRequiredResult)
+            data(
+                await client.call_tool(
+                    "edit_artifact",
+                    {"run_id": run_id, "kind": "paper", "content": PAPER_MD + "\n## 3 More\n\nNew.\n"},
+                )
+            )
+            again = await client.session.call_tool(
+                "run_pipeline",
+                {"run_id": run_id},
+                input_responses=answer_round(first.input_requests),  # type: ignore[arg-type]
+                allow_input_required=True,
+            )
+        assert isinstance(again, InputRequiredResult)
+        assert [RequestKey.decode(k).stage for k in again.input_requests] == ["make_plan"]
+        assert set(again.input_requests) != set(first.input_requests)
+        assert store.find_artifact(run_id, "plan") is None
+
+
+class TestClassicSamplingTime:
+    async def test_a_slow_client_gets_a_partial_result_and_the_next_call_continues(
+        self, tmp_path: Path, paper: Path
+    ) -> None:
+        store = Store(tmp_path / "slow.db")
+
+        class Slow(ModelCallback):
+            async def __call__(self, context, params):  # type: ignore[no-untyped-def]
+                await anyio.sleep(0.05)
+                return await super().__call__(context, params)
+
+        async with Client(
+            build_server(store, call_seconds=0.2), sampling_callback=Slow(), mode="legacy"
+        ) as client:
+            run_id = await start(client, paper)
+            first = data(await client.call_tool("run_pipeline", {"run_id": run_id}))
+            assert first["status"] == "partial" and "call run_pipeline again" in first["message"]
+            assert 0 < first["done"] < first["total"]
+            statuses = [first["status"]]
+            for _ in range(40):
+                statuses.append(data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"])
+                if statuses[-1] == "verified":
+                    break
+        assert statuses[-1] == "verified" and set(statuses[:-1]) == {"partial"}
+
+
+class TestIds:
+    def test_a_path_with_a_bar_survives_handoff_ids_and_request_keys(self) -> None:
+        from papercoder_mcp.ids import HandoffId
+
+        hid = HandoffId(run_id="run-1", stage="generate_file", key="odd|name.py", digest="0" * 16)
+        assert HandoffId.decode(hid.encode()) == hid
+        rkey = RequestKey(stage="analyze_file", key="a|b|c.py", digest="f" * 16)
+        assert RequestKey.decode(rkey.encode()) == rkey
+        with pytest.raises(PaperCoderError, match="not a handoff id"):
+            HandoffId.decode(rkey.encode())
+
+
+class TestLegacySubscriptions:
+    @pytest.mark.filterwarnings("ignore:resources/subscribe is removed")
+    async def test_an_older_client_can_subscribe_and_hears_changes(self, store: Store, paper: Path) -> None:
+        heard: list[str] = []
+
+        async def on_message(message: object) -> None:
+            params = getattr(getattr(message, "root", message), "params", None)
+            uri = getattr(params, "uri", None)
+            if uri is not None:
+                heard.append(str(uri))
+
+        async with Client(
+            build_server(store), sampling_callback=ModelCallback(), mode="legacy", message_handler=on_message
+        ) as client:
+            assert client.protocol_version < "2026-07-28"
+            caps = client.server_capabilities
+            assert caps is not None and caps.resources is not None and caps.resources.subscribe is True
+            run_id = await start(client, paper)
+            plan_uri = f"papercoder://runs/{run_id}/plan"
+            await client.subscribe_resource(plan_uri)
+            data(await client.call_tool("make_plan", {"run_id": run_id}))
+            with anyio.move_on_after(2):
+                while plan_uri not in heard:
+                    await anyio.sleep(0.02)
+        assert plan_uri in heard
+
+
+class TestRefineEverywhere:
+    async def test_an_agent_drives_refinement_by_handoff(self, store: Store, paper: Path) -> None:
+        from fake_model import FakeModel, stage_of
+
+        fake = FakeModel()
+        async with Client(build_server(store)) as client:
+            run_id = await start(client, paper)
+            stages: list[str] = []
+            for _ in range(40):
+                step = data(await client.call_tool("run_pipeline", {"run_id": run_id, "refine": True}))
+                if step["status"] == "verified":
+                    break
+                assert step["status"] == "handoff", step
+                for h in step["handoffs"]:
+                    stages.append(h["stage"])
+                    if h["stage"] == "improve":
+                        assert h["conversation"] and h["conversation"][-1]["role"] == "user"
+                    answer, _ = fake.answer(stage_of(h["prompt"]), h["prompt"])
+                    data(
+                        await client.call_tool(
+                            "submit_artifact", {"handoff_id": h["handoff_id"], "content": answer}
+                        )
+                    )
+            assert step["status"] == "verified", step
+        assert {"critique", "improve"} <= set(stages)
+        assert store.get_artifact(run_id, "plan").metadata.get("refined") is True
+        assert run_status(store, run_id).complete

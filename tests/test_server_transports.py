@@ -122,9 +122,9 @@ class TestStdio:
             statuses = []
             for _ in range(5):
                 statuses.append(data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"])
-                if statuses[-1] == "complete":
+                if statuses[-1] == "verified":
                     break
-            assert statuses[-1] == "complete" and set(statuses[:-1]) <= {"partial"}, statuses
+            assert statuses[-1] == "verified" and set(statuses[:-1]) <= {"partial"}, statuses
             assert "Tiny Attention" in text_of(
                 await client.read_resource(f"papercoder://runs/{run_id}/paper")
             )
@@ -214,6 +214,24 @@ class TestHttp:
         with Store(http_server.db) as store:
             assert store.find_artifact(run_id, "plan") is not None
 
+    async def test_an_older_client_samples_mid_call_over_http(
+        self, http_server: HttpServer, paper: Path
+    ) -> None:
+        """Classic sampling/createMessage rides the open tool call's stream on stateful HTTP."""
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        callback = ModelCallback()
+        async with httpx2.AsyncClient(headers=headers) as http:
+            async with Client(
+                streamable_http_client(http_server.url, http_client=http),
+                sampling_callback=callback,
+                mode="legacy",
+            ) as client:
+                assert client.protocol_version < "2026-07-28"
+                run_id = data(await client.call_tool("parse_paper", {"path": str(paper)}))["run_id"]
+                plan = data(await client.call_tool("make_plan", {"run_id": run_id}))
+                assert plan["status"] == "done" and plan["sampler"] == "mcp-sampling"
+        assert len(callback.asked) == 1
+
     @pytest.mark.parametrize("auth", [None, "Bearer wrong", TOKEN], ids=["none", "wrong", "no-scheme"])
     async def test_a_missing_or_wrong_token_is_refused(
         self, http_server: HttpServer, auth: str | None
@@ -262,7 +280,8 @@ class TestHttp:
 
 # .ci/run installs the Inspector here from the npm registry; the tests never fetch it themselves.
 INSPECTOR_BIN = Path(
-    os.environ.get("PAPERCODER_INSPECTOR") or ROOT / ".ci" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
+    os.environ.get("PAPERCODER_INSPECTOR")
+    or ROOT / ".ci" / "inspector" / "node_modules" / ".bin" / "mcp-inspector"
 )
 
 

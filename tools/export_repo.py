@@ -9,7 +9,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.errors import PaperCoderError, RunIncomplete
 from papercoder_mcp.pipeline.export import ExportResult
 from papercoder_mcp.pipeline.export import export_repo as export
 from papercoder_mcp.server.app import app_of
@@ -39,5 +39,13 @@ async def export_repo(
     """
     try:
         return export(app_of(ctx).store, run_id, out_dir, force=force, allow_findings=allow_findings)
+    except RunIncomplete as exc:
+        how = (
+            "Repair it: run_pipeline(run_id) verifies and repairs, or call repair_file for each file "
+            "verify_repo names; or export anyway with allow_findings=true (the errors go into the README)."
+            if exc.verification_only
+            else "Continue it with run_pipeline(run_id); get_run shows what is left."
+        )
+        raise ToolError(f"{exc} {how}") from exc
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mcp.server.mcpserver import Context
 
+from papercoder_mcp.pipeline.status import is_complete
 from papercoder_mcp.server.app import app_of
 from papercoder_mcp.server.results import RunList, RunSummary
 from papercoder_mcp.tools._params import READ_ONLY
@@ -21,6 +22,7 @@ async def list_runs(ctx: Context) -> RunList:
                 run_id=r.id,
                 title=r.title,
                 status=r.status,
+                complete=is_complete(store, r.id),
                 source=r.source,
                 created_at=r.created_at,
                 updated_at=r.updated_at,

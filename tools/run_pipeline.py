@@ -28,15 +28,19 @@ async def run_pipeline(
         Field(gt=0, description="stop before a call would take the run past this cost (API only)"),
     ] = None,
     include_context: IncludeContext = False,
+    refine: Annotated[
+        bool, Field(description="critique and improve plan, design, file order, config and analyses first")
+    ] = False,
 ) -> PipelineToolResult | InputRequiredResult:
-    """Run every remaining stage of a run: plan, architecture, file order, config, all analyses, all code.
+    """Run every remaining step of a run: plan, architecture, file order, config, all analyses, all
+    code, then verification and repairs of what it finds, the same way for every model source.
 
     Resumable: finished steps whose inputs are unchanged are skipped, so calling it again continues
-    where it stopped (after a failure, an edit, or a budget stop). With the server's API key it runs
-    everything and reports progress per finished call. With the client's sampling it batches
-    independent steps per round and, before the client's round limit, returns status "partial": call
-    it again to continue. In handoff mode it returns the steps you can do now; answer each with
-    submit_artifact, then call it again. When status is "complete", call export_repo.
+    where it stopped (after a failure, an edit, or a budget stop). With the server's API key or a
+    client that samples, it runs everything and reports progress; it returns status "partial" before
+    the client's limits (round count, time): call it again to continue. In handoff mode it returns the
+    steps you can do now (repairs included); answer each with submit_artifact, then call it again.
+    When status is "verified", call export_repo.
     """
     return await drive_pipeline(
         ctx,
@@ -45,4 +49,5 @@ async def run_pipeline(
         concurrency=concurrency,
         max_cost_usd=max_cost_usd,
         include_context=include_context,
+        refine=refine,
     )

@@ -10,8 +10,9 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from papercoder_mcp.errors import PaperCoderError, ValidationFailed
+from papercoder_mcp.ids import HandoffId
 from papercoder_mcp.server.app import app_of, shape_result
-from papercoder_mcp.server.handoff import parse_handoff_id, submit
+from papercoder_mcp.server.handoff import keep_answer, parse_handoff_id, submit
 from papercoder_mcp.server.results import StageToolResult
 from papercoder_mcp.stages import StageContext
 
@@ -33,6 +34,18 @@ async def submit_artifact(
     """
     app = app_of(ctx)
     try:
+        hid = HandoffId.decode(handoff_id)
+        if hid.by_question:
+            keep_answer(StageContext(store=app.store, run_id=hid.run_id), hid, content)
+            return StageToolResult(
+                run_id=hid.run_id,
+                stage=hid.stage,
+                key=hid.key,
+                status="done",
+                sampler="agent",
+                note="kept; run_pipeline validates it as the next step and hands out what follows",
+                next=[f"run_pipeline(run_id={hid.run_id!r})"],
+            )
         run_id, stage, key, _ = parse_handoff_id(handoff_id)
         result = submit(StageContext(store=app.store, run_id=run_id), handoff_id, content)
     except ValidationFailed as exc:

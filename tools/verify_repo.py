@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.pipeline.repair import RepairRound, problems, verify_and_repair, verify_and_store
-from papercoder_mcp.server.app import app_of, suggest_next
+from papercoder_mcp.server.app import app_of, route_of, sampler_for, suggest_next
 from papercoder_mcp.stages import StageContext
 from papercoder_mcp.stages.inputs import file_order
 from papercoder_mcp.tools._params import RunId
@@ -52,7 +52,10 @@ async def verify_repo(
     repair_rounds: Annotated[
         int,
         Field(
-            ge=0, le=5, description="rounds of model repairs of what is found (needs the server's API key)"
+            ge=0,
+            le=5,
+            description="rounds of model repairs of what is found, when the model answers during the call "
+            "(the server's API key, or classic client sampling); otherwise run_pipeline hands out the repairs",
         ),
     ] = 0,
 ) -> VerifyToolResult:
@@ -67,8 +70,9 @@ async def verify_repo(
     its traceback, with the traceback as detail; a missing package is a requirements finding. It
     refuses when this machine has no working sandbox (bubblewrap).
 
-    With repair_rounds and the server's API key, findings go back to the model file by file until
-    clean. Otherwise `next` lists a repair_file call per file with problems (it works with the client's
+    With repair_rounds and a model that answers during the call (the server's API key, or a client
+    sampling on a protocol before 2026-07-28), findings go back to it file by file until clean; run_pipeline
+    does the same with every model source. Otherwise `next` lists a repair_file call per file with problems (it works with the client's
     model or hands the repair to you), or fix files yourself with edit_artifact.
     """
     app = app_of(ctx)
@@ -77,13 +81,14 @@ async def verify_repo(
     try:
         app.store.get_run(run_id)
         if repair_rounds:
-            sampler = app.anthropic()
-            if sampler is None:
+            route, _ = route_of(app, "auto", ctx)
+            if route not in ("anthropic", "classic"):
                 raise ToolError(
-                    "repairs need ANTHROPIC_API_KEY on the server; call verify_repo without repair_rounds and "
-                    "fix the listed files with edit_artifact"
+                    "repairs inside verify_repo need a model that answers during the call (the server's API key, "
+                    "or a client that samples on a protocol before 2026-07-28); call run_pipeline(run_id), which "
+                    "verifies and hands out or asks for the repairs, or repair_file for each file listed"
                 )
-            sctx.sampler = sampler
+            sctx.sampler = sampler_for(app, ctx, route, run_id, "", deadline=False)
             report = await verify_and_repair(sctx, rounds=repair_rounds, smoke=smoke)
             verification, rounds, message = report.verification, report.rounds, report.message
         else:

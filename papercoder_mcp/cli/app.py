@@ -22,7 +22,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from papercoder_mcp import __version__
-from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.errors import PaperCoderError, RunIncomplete
 
 if TYPE_CHECKING:
     from papercoder_mcp.paper import Paper
@@ -114,6 +114,14 @@ class PaperCoderGroup(TyperGroup):
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
+        except RunIncomplete as exc:
+            how = (
+                f"Repair it (`papercoder-mcp verify {exc.run_id} --repair 3`) or export anyway with "
+                "--allow-findings"
+                if exc.verification_only
+                else f"Finish it first (`papercoder-mcp full --resume {exc.run_id}`)"
+            )
+            fail(f"{exc}. {how}.")
         except PaperCoderError as exc:
             fail(exc)
         except KeyboardInterrupt:
@@ -306,7 +314,16 @@ def _print_manifest(store: Store, run_id: str) -> None:
     artifacts = store.list_artifacts(run_id)
     cost = store.cost_summary(run_id)
 
-    console.print(Text.assemble(("run ", "bold"), (run.id, "bold cyan"), f"  {run.status}"))
+    console.print(
+        Text.assemble(
+            ("run ", "bold"),
+            (run.id, "bold cyan"),
+            f"  {run.status}",
+            ("  complete" if status.complete else "  not complete", "green" if status.complete else "yellow"),
+        )
+    )
+    if not status.complete and status.problems:
+        console.print(Text.assemble(("not complete: ", "dim"), "; ".join(status.problems[:6])))
     for label, value in (
         ("title", run.title),
         ("source", run.source),
@@ -321,7 +338,7 @@ def _print_manifest(store: Store, run_id: str) -> None:
     steps.add_column("file", overflow="fold")
     steps.add_column("status", no_wrap=True)
     steps.add_column("version", justify="right", no_wrap=True)
-    styles = {"done": "green", "stale": "yellow", "missing": "red"}
+    styles = {"done": "green", "stale": "yellow", "missing": "red", "failed": "red"}
     for step in status.steps:
         steps.add_row(
             step.stage,

@@ -346,12 +346,12 @@ def full(
                     sampler, lambda: run_pipeline(store, run_id, sampler, options, display.on_event)
                 )
         except KeyboardInterrupt:
-            store.update_run(run_id, status="interrupted")
+            store.update_run(run_id, status="needs-input")
             info(f"interrupted; finished steps are kept. Resume with: papercoder-mcp full --resume {run_id}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         _summary(result, display)
         only_findings = result.status == "failed" and all(s.stage == "verify" for s in result.failed_steps())
-        if result.status != "complete" and not (allow_findings and only_findings):
+        if result.status != "verified" and not (allow_findings and only_findings):
             fail(
                 f"run {run_id} is {result.status}; finished steps are kept: papercoder-mcp full --resume {run_id}",
                 EXIT_INCOMPLETE,

@@ -24,10 +24,12 @@ from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
 from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
 from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES
 from papercoder_mcp.evaluation.steps import prefix_blocks
-from papercoder_mcp.server.app import App, SamplerMode, app_of, resolve_mode
+from papercoder_mcp.server.app import App, SamplerMode, app_of, route_of
+from papercoder_mcp.server.classic_sampling import ClassicSampler
 from papercoder_mcp.server.client_sampling import (
     SAMPLER_NAME,
     RoundState,
+    asked_steps,
     collect,
     dump_state,
     request_key,
@@ -147,10 +149,12 @@ async def drive_evaluation(
     try:
         app.store.get_run(run_id)
         sctx = StageContext(store=app.store, run_id=run_id)
-        mode, note = resolve_mode(app, sampler, ctx)
+        route, note = route_of(app, sampler, ctx)
+        mode = "sampling" if route in ("rounds", "classic") else route
         stage, keys = _plan(sctx, req)
-        if mode == "anthropic":
-            sctx.sampler = app.anthropic()
+        if mode == "anthropic" or route == "classic":
+            # Clients before 2026-07-28 answer classic sampling requests mid-call, like the API.
+            sctx.sampler = app.anthropic() if route == "anthropic" else ClassicSampler(ctx, seconds=None)
             if req.mode == "judge":
                 jr = await judge.judge_run(
                     sctx,
@@ -171,7 +175,7 @@ async def drive_evaluation(
                 )
                 cost = rr.cost_usd
             await _announce(app, run_id, keys, req)
-            return _done(app, run_id, req, keys, "anthropic", cost)
+            return _done(app, run_id, req, keys, sctx.sampler.name if sctx.sampler else "", cost)
         if mode == "sampling":
             return await _sampling(app, ctx, sctx, stage, keys, req)
         todo = [k for k in keys if not stage.is_fresh(sctx, k)]
@@ -219,11 +223,11 @@ async def _sampling(
             "; ".join(got.failures) + ". Call evaluate_repo again to retry the parts that failed (the others "
             "are kept)."
         )
-    asked = {k.rsplit("|", 2)[0] for k in got.reasks}
+    asked = asked_steps(got.reasks)
     requests: dict[str, Any] = dict(got.reasks)
     todo = keys if first and req.force else [k for k in keys if not stage.is_fresh(sctx, k)]
     for key in todo:
-        if f"{stage.name}|{key}" in asked:
+        if (stage.name, key) in asked:
             continue
         prepared = stage.prepare(sctx, key)
         requests[request_key(prepared, 0)] = to_create_message(prepared.request)

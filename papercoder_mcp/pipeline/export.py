@@ -16,14 +16,16 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from papercoder_mcp.errors import PaperCoderError, StageError
+from papercoder_mcp.errors import PaperCoderError, RunIncomplete
 from papercoder_mcp.models import Architecture, FileOrder, Plan
 from papercoder_mcp.paper.models import Paper
 from papercoder_mcp.paths import safe_join
-from papercoder_mcp.stages import GENERATE_FILE, StageContext
+from papercoder_mcp.pipeline import verification as checks
+from papercoder_mcp.pipeline.status import run_status
+from papercoder_mcp.stages import StageContext
 from papercoder_mcp.stages.inputs import file_order
 from papercoder_mcp.store import Store, now_iso
-from papercoder_mcp.verify import verify_run
+from papercoder_mcp.verify.models import Verification
 from papercoder_mcp.verify.static import run_requirements
 
 
@@ -98,42 +100,36 @@ def _reproduce_sh(arch: Architecture) -> str:
 def collect_files(
     store: Store, run_id: str, *, allow_findings: bool = False
 ) -> tuple[dict[str, str], list[str]]:
-    """Every file of the repository, checked: refuses a run whose code is missing, empty or stale, or
-    (unless `allow_findings`) fails verification. Returns the files and warnings for the caller."""
+    """Every file of the repository, checked: refuses a run that is not complete by the one definition
+    (`run_status`), except that `allow_findings` lets verification errors through (they go into the
+    README). Returns the files and warnings for the caller."""
     ctx = StageContext(store=store, run_id=run_id)
     order = file_order(ctx, needed_by="export")
-    problems: list[str] = []
+    status = run_status(store, run_id)
+    generation: list[str] = []
     files: dict[str, str] = {}
     for path in order.order:
         art = store.find_artifact(run_id, "code", path)
-        if art is None:
-            problems.append(f"{path}: not generated")
-        elif not art.content.strip():
-            problems.append(f"{path}: empty")
-        elif not GENERATE_FILE.is_fresh(ctx, path):
-            problems.append(f"{path}: stale (an input changed since it was generated)")
+        if art is None or not art.content.strip():
+            generation.append(f"{path}: {'not generated' if art is None else 'empty'}")
         else:
             files[path] = art.content
     config = store.find_artifact(run_id, "config")
     if config is None:
-        problems.append("config.yaml: not written")
-    if problems:
-        raise StageError(
-            f"run {run_id} is not complete, nothing was exported: "
-            + "; ".join(problems)
-            + f". Finish it first (`papercoder-mcp full --resume {run_id}`)."
-        )
+        generation.append("config.yaml: not written")
+    generation += [p for p in status.problems if not p.startswith(("verify:", "verification error:"))]
+    if generation:
+        raise RunIncomplete(run_id, list(dict.fromkeys(generation)))
     assert config is not None
-    verification = verify_run(store, run_id)
+    from papercoder_mcp.pipeline.repair import verify_and_store  # repair loads the verify package
+
+    # Static verification is cheap and deterministic: check the current files now rather than refuse
+    # a run only because nobody verified their latest version. A stored result for them is reused.
+    verification = verify_and_store(ctx) if not status.complete else _current(store, run_id)
     errors = [f for f in verification.findings if f.severity == "error"]
     warnings = [f"{f.file}:{f.line or ''} {f.kind}: {f.message}" for f in errors]
     if errors and not allow_findings:
-        listed = "; ".join(warnings[:8]) + (f"; and {len(errors) - 8} more" if len(errors) > 8 else "")
-        raise StageError(
-            f"run {run_id} fails verification, nothing was exported: {listed}. Repair it "
-            f"(`papercoder-mcp verify {run_id} --repair 3`, or edit the files), or export anyway with "
-            "--allow-findings"
-        )
+        raise RunIncomplete(run_id, warnings, verification_only=True)
     paper = Paper.model_validate_json(store.get_artifact(run_id, "paper").content)
     plan_art = store.find_artifact(run_id, "plan")
     plan = Plan.model_validate_json(plan_art.content) if plan_art else None
@@ -145,6 +141,12 @@ def collect_files(
     files["README.md"] = _readme(paper, plan, arch, order, run_id, provide, warnings)
     files["reproduce.sh"] = _reproduce_sh(arch)
     return files, warnings
+
+
+def _current(store: Store, run_id: str) -> Verification:
+    found = checks.current(store, run_id)
+    assert found is not None, "a complete run has a current verification"
+    return found.verification
 
 
 def _git_commit(repo: Path, message: str) -> str:
@@ -181,10 +183,12 @@ def check_out_dir(out: Path, force: bool) -> None:
     if not out.exists() or not any(out.iterdir()):
         return
     if not force:
-        raise PaperCoderError(f"{out} is not empty; choose an empty directory or pass --force to replace it")
+        raise PaperCoderError(
+            f"{out} is not empty; choose an empty directory, or export with force to replace an earlier export"
+        )
     if not (out / MARKER).is_file():
         raise PaperCoderError(
-            f"{out} is not empty and was not written by papercoder-mcp export; --force only replaces an "
+            f"{out} is not empty and was not written by papercoder-mcp export; force only replaces an "
             "earlier export. Choose an empty directory."
         )
 
@@ -200,6 +204,7 @@ def export_repo(
 ) -> ExportResult:
     """Write the run's repository to `out_dir` (refusing a non-empty directory unless `force`)."""
     files, warnings = collect_files(store, run_id, allow_findings=allow_findings)
+    status_complete = run_status(store, run_id).complete
     out = Path(out_dir).expanduser()
     check_out_dir(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +226,11 @@ def export_repo(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    store.update_run(run_id, settings={**store.get_run(run_id).settings, "exported_to": str(out.resolve())})
+    store.update_run(
+        run_id,
+        status="exported" if status_complete else store.get_run(run_id).status,
+        settings={**store.get_run(run_id).settings, "exported_to": str(out.resolve())},
+    )
     return ExportResult(
         run_id=run_id, out_dir=str(out.resolve()), files=sorted(files), git_commit=commit, warnings=warnings
     )

@@ -7,6 +7,13 @@ generated as soon as its own analysis and its dependencies are ready; a
 priority limiter bounds how many model calls are in flight and lets critical
 work (generations, long dependent chains) go first.
 
+This is the one scheduler for every model source. A sampler that answers in the
+call (the API, a classic-sampling client) is awaited; one whose answer arrives
+later (a 2026-07-28 client's next round, an agent's submit_artifact) raises
+`AnswerDeferred`, and the step waits while every step that does not depend on it
+goes on. Verification and its repair rounds are steps like the others, so a run
+is `verified` only by the one definition in `pipeline/status.py`.
+
 Resumption needs no bookkeeping of its own: every stage compares the hash of
 the inputs it would use now with the hash stored on its current artifact and
 skips the call when they match. A killed run, re-run, pays only for what was
@@ -23,9 +30,10 @@ import anyio
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import BudgetExceeded, PaperCoderError
+from papercoder_mcp.pipeline.answers import AnswerDeferred
 from papercoder_mcp.pipeline.budget import Budget
 from papercoder_mcp.pipeline.scheduling import PriorityLimiter, chain_lengths
-from papercoder_mcp.samplers.base import Sampler
+from papercoder_mcp.samplers.base import Sampler, SampleRequest
 from papercoder_mcp.stages import (
     ANALYZE_FILE,
     GENERATE_FILE,
@@ -55,7 +63,7 @@ class ProgressEvent(BaseModel):
 
 
 ProgressCallback = Callable[[ProgressEvent], Awaitable[None] | None]
-StepState = Literal["done", "skipped", "failed", "blocked", "budget"]
+StepState = Literal["done", "skipped", "failed", "blocked", "budget", "pending"]
 
 
 class StepOutcome(BaseModel):
@@ -80,7 +88,9 @@ class PipelineOptions(BaseModel):
     unsandboxed: bool = Field(False, description="run them without the sandbox (only where none works)")
 
 
-RunOutcome = Literal["complete", "failed", "budget_exceeded"]
+# verified: complete by the one definition; unverified: generated, verification not asked for;
+# needs_input: steps wait for answers (a round, a handoff); partial: the call ran out of time.
+RunOutcome = Literal["verified", "unverified", "needs_input", "partial", "failed", "budget_exceeded"]
 
 
 class PipelineResult(BaseModel):
@@ -89,9 +99,11 @@ class PipelineResult(BaseModel):
     steps: list[StepOutcome]
     total_cost_usd: float
     message: str
+    deferred: list[SampleRequest] = Field(default_factory=list, description="questions steps wait for")
+    deferred_how: list[str] = Field(default_factory=list, description="round, handoff, later")
 
     def failed_steps(self) -> list[StepOutcome]:
-        return [s for s in self.steps if s.state not in ("done", "skipped")]
+        return [s for s in self.steps if s.state not in ("done", "skipped", "pending")]
 
 
 class _Tracker:
@@ -100,6 +112,7 @@ class _Tracker:
     def __init__(self, store: Store, run_id: str, callback: ProgressCallback | None) -> None:
         self.store, self.run_id, self.callback = store, run_id, callback
         self.outcomes: list[StepOutcome] = []
+        self.deferred: list[AnswerDeferred] = []
         self.total = len(PLANNING_STAGES)
         self.stop_new_calls = False
 
@@ -124,6 +137,9 @@ class _Tracker:
             return False
         try:
             result = await refine(ctx, key)
+        except AnswerDeferred as wait:
+            self.wait("refine", key, wait)
+            return False
         except BudgetExceeded as exc:
             self.stop_new_calls = True
             self.outcomes.append(StepOutcome(stage="refine", key=key, state="budget", message=str(exc)))
@@ -151,6 +167,9 @@ class _Tracker:
         await self.emit(ProgressEvent(kind="step_started", stage=stage.name, key=key))
         try:
             result = await run_stage(stage, ctx, key)
+        except AnswerDeferred as wait:
+            self.wait(stage.name, key, wait)
+            return None
         except BudgetExceeded as exc:
             self.stop_new_calls = True
             self.outcomes.append(StepOutcome(stage=stage.name, key=key, state="budget", message=str(exc)))
@@ -181,6 +200,10 @@ class _Tracker:
             )
         )
         return result
+
+    def wait(self, stage: str, key: str, deferred: AnswerDeferred) -> None:
+        self.deferred.append(deferred)
+        self.outcomes.append(StepOutcome(stage=stage, key=key, state="pending", message=str(deferred)))
 
     def block(self, stage: Stage, key: str, reason: str) -> None:
         self.outcomes.append(StepOutcome(stage=stage.name, key=key, state="blocked", message=reason))
@@ -216,7 +239,7 @@ async def run_pipeline(
         await _files(ctx, tracker, options.concurrency, options.refine)
     if planned and options.verify and not any(o.state not in ("done", "skipped") for o in tracker.outcomes):
         await _verify(ctx, tracker, options)
-    return await _finish(store, run_id, tracker)
+    return await _finish(store, run_id, tracker, options)
 
 
 async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions) -> None:
@@ -231,6 +254,12 @@ async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions
         )
     except PaperCoderError as exc:
         tracker.outcomes.append(StepOutcome(stage="verify", state="failed", message=str(exc)))
+        return
+    if report.stopped == "needs_input":
+        for request in report.deferred:
+            how = "handoff" if "handoff" in report.deferred_how else report.deferred_how[0]
+            tracker.wait("repair_file", request.key, AnswerDeferred(request, how))  # type: ignore[arg-type]
+        await tracker.emit(ProgressEvent(kind="step_finished", stage="verify", message=report.message))
         return
     errors = [f for f in report.verification.findings if f.severity == "error"]
     if report.stopped == "budget":
@@ -292,34 +321,55 @@ async def _files(
             tg.start_soon(one_file, path, order.task(path).depends_on)
 
 
-async def _finish(store: Store, run_id: str, tracker: _Tracker) -> PipelineResult:
-    bad = [o for o in tracker.outcomes if o.state not in ("done", "skipped")]
+async def _finish(store: Store, run_id: str, tracker: _Tracker, options: PipelineOptions) -> PipelineResult:
+    from papercoder_mcp.pipeline.status import run_status  # status reads the stages too
+
+    bad = [o for o in tracker.outcomes if o.state not in ("done", "skipped", "pending")]
+    waiting = [o for o in tracker.outcomes if o.state == "pending"]
+    status_now = run_status(store, run_id)
+    how = sorted({d.how for d in tracker.deferred})
     status: RunOutcome
-    if any(o.state == "budget" for o in bad):
+    if status_now.complete:
+        status = "verified"
+        message = "every step is done and fresh and verification passed"
+    elif waiting:
+        status = "partial" if how == ["later"] else "needs_input"
+        message = (
+            f"{len(waiting)} step(s) wait for an answer"
+            + (f"; {len(bad)} step(s) did not finish" if bad else "")
+            + "; finished steps are kept"
+        )
+    elif any(o.state == "budget" for o in bad):
         status = "budget_exceeded"
         message = (
-            f"stopped at the cost budget with {len(bad)} step(s) not done; raise --max-cost and run again "
-            f"(`papercoder-mcp full --resume {run_id}`): finished steps are not paid again"
+            f"stopped at the cost budget with {len(bad)} step(s) not done; raise the budget and run again: "
+            "finished steps are not paid again"
         )
     elif bad:
         status = "failed"
-        first = (
-            next(o for o in bad if o.state == "failed") if any(o.state == "failed" for o in bad) else bad[0]
-        )
+        first = next((o for o in bad if o.state == "failed"), bad[0])
         message = (
             f"{len(bad)} step(s) did not finish; first: {first.stage}{' ' + first.key if first.key else ''}: "
-            f"{first.message}. Run again to retry them (`papercoder-mcp full --resume {run_id}`)."
+            f"{first.message}. Run the pipeline again to retry them."
+        )
+    elif not options.verify:
+        status = "unverified"
+        message = (
+            "every file was generated and validated; verification was not asked for, so it is not complete"
         )
     else:
-        status = "complete"
-        message = "every stage finished and every file was generated and validated"
-    store.update_run(run_id, status=status)
+        status = "failed"
+        message = "the run is not complete: " + "; ".join(status_now.problems[:5])
+    lifecycle = {"verified": "verified", "failed": "failed"}.get(status, "needs-input")
+    store.update_run(run_id, status=lifecycle)
     result = PipelineResult(
         run_id=run_id,
         status=status,
         steps=tracker.outcomes,
         total_cost_usd=store.total_cost(run_id),
         message=message,
+        deferred=[d.request for d in tracker.deferred],
+        deferred_how=how,
     )
     await tracker.emit(ProgressEvent(kind="run_finished", message=message))
     return result

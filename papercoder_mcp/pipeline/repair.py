@@ -15,9 +15,11 @@ import anyio
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import BudgetExceeded, PaperCoderError
+from papercoder_mcp.pipeline import verification as checks
+from papercoder_mcp.pipeline.answers import AnswerDeferred
+from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import REPAIR_FILE, StageContext, run_stage
 from papercoder_mcp.stages.inputs import file_order
-from papercoder_mcp.store import canonical_hash
 from papercoder_mcp.verify import verify_run
 from papercoder_mcp.verify.environments import default_builder
 from papercoder_mcp.verify.models import Finding, Verification
@@ -35,7 +37,7 @@ NOT_REPAIRED_IN_CODE = {
     "requirement_unavailable",
 }
 
-StopReason = Literal["clean", "no_progress", "max_rounds", "budget", "repair_failed"]
+StopReason = Literal["clean", "no_progress", "max_rounds", "budget", "repair_failed", "needs_input"]
 
 
 class RepairRound(BaseModel):
@@ -52,19 +54,14 @@ class RepairReport(BaseModel):
     stopped: StopReason
     message: str
     reused: bool = Field(False, description="the stored verification already covered the current files")
+    round: int = Field(0, description="repair rounds behind the current files")
+    deferred: list[SampleRequest] = Field(default_factory=list, description="repairs waiting for an answer")
+    deferred_how: list[str] = Field(default_factory=list)
 
 
 def problems(v: Verification) -> list[Finding]:
     """Findings a repair round works on: errors and warnings in code files."""
     return [f for f in v.findings if f.severity != "info" and f.kind not in NOT_REPAIRED_IN_CODE]
-
-
-def verification_hash(ctx: StageContext) -> str:
-    """Identity of what was verified: the current version of every code file, the config, the requirements."""
-    arts = ctx.store.list_artifacts(ctx.run_id)
-    verified = ("code", "config", "file_order", "requirements")
-    parts = sorted((a.kind, a.key, a.version) for a in arts if a.kind in verified)
-    return canonical_hash(parts)
 
 
 def add_missing_requirements(ctx: StageContext, verification: Verification) -> list[str]:
@@ -99,132 +96,157 @@ def executed_files(ctx: StageContext) -> tuple[dict[str, str], list[str], str]:
     return files, requirement_lines(requirements_txt), architecture(ctx).entry_point
 
 
-def _execution_key(ctx: StageContext, options: ExecutionOptions) -> str:
-    files, requirements, _ = executed_files(ctx)
-    return execution_key(files, requirements, default_builder(), options)
+def _key(ctx: StageContext, smoke: bool, unsandboxed: bool) -> checks.VerificationKey:
+    """The key of a verification of the current files; with `smoke`, also what the executed run depends
+    on (the environment builder, the interpreter and the sandbox options)."""
+    execution = ""
+    if smoke:
+        files, requirements, _ = executed_files(ctx)
+        execution = execution_key(
+            files, requirements, default_builder(), ExecutionOptions(unsandboxed=unsandboxed)
+        )
+    return checks.key_for(ctx.store, ctx.run_id, smoke=smoke, unsandboxed=unsandboxed, execution=execution)
 
 
 def current_verification(
-    ctx: StageContext, *, smoke: bool = False, options: ExecutionOptions | None = None
+    ctx: StageContext, *, smoke: bool = False, unsandboxed: bool = False
 ) -> Verification | None:
-    """The stored verification when it checked exactly the current files (and, if asked, ran exactly
-    them, with the same requirements, interpreter and options)."""
-    art = ctx.store.find_artifact(ctx.run_id, "verification")
-    if art is None or art.input_hash != verification_hash(ctx):
-        return None
-    verification = Verification.model_validate_json(art.content)
-    if not smoke:
-        return verification
-    if verification.smoke is None or verification.smoke.key != _execution_key(
-        ctx, options or ExecutionOptions()
-    ):
-        return None
-    return verification
+    """The stored verification when it checked exactly the current files with exactly these options."""
+    found = checks.current(ctx.store, ctx.run_id, _key(ctx, smoke, unsandboxed))
+    return found.verification if found is not None else None
 
 
-def verify_and_store(ctx: StageContext, *, smoke: bool = False, unsandboxed: bool = False) -> Verification:
+def _verify(ctx: StageContext, smoke: bool, unsandboxed: bool) -> checks.StoredVerification:
     """Static checks, then (with `smoke`) executed verification in the sandbox; stored, or reused when current.
 
     Blocking (it installs and runs code): async callers run it in a worker thread."""
-    options = ExecutionOptions(unsandboxed=unsandboxed)
-    reused = current_verification(ctx, smoke=smoke, options=options)
+    key = _key(ctx, smoke, unsandboxed)
+    reused = checks.current(ctx.store, ctx.run_id, key)
     if reused is not None:
         return reused
     verification = verify_run(ctx.store, ctx.run_id)
     if smoke:
         files, requirements, entry_point = executed_files(ctx)
         result, findings = execute_repository(
-            files, entry_point=entry_point, requirements=requirements, options=options
+            files,
+            entry_point=entry_point,
+            requirements=requirements,
+            options=ExecutionOptions(unsandboxed=unsandboxed),
         )
         verification = verification.model_copy(
             update={"smoke": result, "findings": [*verification.findings, *findings]}
         )
-    ctx.store.put_artifact(
-        ctx.run_id,
-        "verification",
-        verification.model_dump_json(indent=2),
-        format="json",
-        input_hash=verification_hash(ctx),
-        metadata={"passed": verification.passed, "findings": len(verification.findings)},
-    )
-    return verification
+    files_in_order = set(order_or_empty(ctx))
+    count = len([f for f in problems(verification) if f.file in files_in_order])
+    return checks.store_verification(ctx.store, ctx.run_id, verification, key, count)
+
+
+def order_or_empty(ctx: StageContext) -> list[str]:
+    try:
+        return file_order(ctx).order
+    except PaperCoderError:
+        return []
+
+
+def verify_and_store(ctx: StageContext, *, smoke: bool = False, unsandboxed: bool = False) -> Verification:
+    """Verify the current files (or reuse the stored result that checked exactly them, so). Blocking."""
+    return _verify(ctx, smoke, unsandboxed).verification
 
 
 async def verify_and_repair(
     ctx: StageContext, *, rounds: int = DEFAULT_ROUNDS, smoke: bool = False, unsandboxed: bool = False
 ) -> RepairReport:
-    """Verify, repair, verify again, ... With `smoke`, every round re-runs the tests and the smoke mode,
-    so a repair is judged by what actually runs."""
-    options = ExecutionOptions(unsandboxed=unsandboxed)
-    reused = current_verification(ctx, smoke=smoke, options=options) is not None
-    verify = functools.partial(verify_and_store, ctx, smoke=smoke, unsandboxed=unsandboxed)
-    verification = await anyio.to_thread.run_sync(verify)
+    """Verify, then repair round by round; resumable across calls (see pipeline/verification.py).
+
+    A repair whose answer cannot arrive in this call (a client round, a handoff) leaves the
+    loop waiting: `stopped="needs_input"` with the deferred requests; the next call picks the
+    loop up where the store says it is. With `smoke`, every round re-runs the tests and the smoke
+    mode, so a repair is judged by what actually runs."""
+    verify = functools.partial(_verify, ctx, smoke, unsandboxed)
+    reused = current_verification(ctx, smoke=smoke, unsandboxed=unsandboxed) is not None
+    state = await anyio.to_thread.run_sync(verify)
     history: list[RepairRound] = []
     files = set(file_order(ctx).order)
-    if add_missing_requirements(ctx, verification):
-        verification = await anyio.to_thread.run_sync(verify)
+    if add_missing_requirements(ctx, state.verification):
+        state = await anyio.to_thread.run_sync(verify)
         reused = False
-    for number in range(1, rounds + 1):
-        todo = [f for f in problems(verification) if f.file in files]
+
+    def report(
+        stopped: StopReason, message: str, deferred: list[AnswerDeferred] | None = None
+    ) -> RepairReport:
+        return RepairReport(
+            verification=state.verification,
+            rounds=history,
+            stopped=stopped,
+            message=message,
+            reused=reused and not history,
+            round=state.round,
+            deferred=[d.request for d in deferred or []],
+            deferred_how=sorted({d.how for d in deferred or []}),
+        )
+
+    while True:
+        todo = [f for f in problems(state.verification) if f.file in files]
         if not todo:
-            return RepairReport(
-                verification=verification,
-                rounds=history,
-                stopped="clean",
-                message=_clean(verification),
-                reused=reused and not history,
+            return report("clean", _clean(state.verification))
+        if state.round >= rounds:
+            return report("max_rounds", f"{len(todo)} problem(s) remain after {state.round} repair round(s)")
+        if state.round > 0 and state.problems_before is not None and len(todo) >= state.problems_before:
+            return report(
+                "no_progress",
+                f"repair round {state.round} fixed nothing ({len(todo)} problem(s) remain); stopping",
             )
         targets = sorted({f.file for f in todo})
         failed: list[str] = []
+        deferred: list[AnswerDeferred] = []
+        changed = False
         for path in targets:
             try:
                 await run_stage(REPAIR_FILE, ctx, path)
+                changed = True
+            except AnswerDeferred as wait:
+                deferred.append(wait)
             except BudgetExceeded as exc:
                 history.append(
                     RepairRound(
-                        round=number,
+                        round=state.round + 1,
                         files=targets,
                         problems_before=len(todo),
                         problems_after=len(todo),
                         failed=[str(exc)],
                     )
                 )
-                return RepairReport(
-                    verification=verification, rounds=history, stopped="budget", message=str(exc)
-                )
+                return report("budget", str(exc))
             except PaperCoderError as exc:
                 failed.append(f"{path}: {exc}")
-        verification = await anyio.to_thread.run_sync(verify)
-        after = [f for f in problems(verification) if f.file in files]
+        if deferred:
+            return report(
+                "needs_input",
+                f"repair round {state.round + 1}: {len(deferred)} repair(s) wait for an answer",
+                deferred,
+            )
+        if not changed:
+            history.append(
+                RepairRound(
+                    round=state.round + 1,
+                    files=targets,
+                    problems_before=len(todo),
+                    problems_after=len(todo),
+                    failed=failed,
+                )
+            )
+            return report("repair_failed", "no repair of this round succeeded: " + "; ".join(failed))
+        state = await anyio.to_thread.run_sync(verify)
+        after = [f for f in problems(state.verification) if f.file in files]
         history.append(
             RepairRound(
-                round=number,
+                round=state.round,
                 files=targets,
                 problems_before=len(todo),
                 problems_after=len(after),
                 failed=failed,
             )
         )
-        if not after:
-            return RepairReport(
-                verification=verification, rounds=history, stopped="clean", message=_clean(verification)
-            )
-        if len(after) >= len(todo):
-            return RepairReport(
-                verification=verification,
-                rounds=history,
-                stopped="no_progress",
-                message=f"round {number} fixed nothing ({len(after)} problem(s) remain); stopping",
-            )
-    remaining = len([f for f in problems(verification) if f.file in files])
-    return RepairReport(
-        verification=verification,
-        rounds=history,
-        stopped="max_rounds" if remaining else "clean",
-        message=f"{remaining} problem(s) remain after {rounds} round(s)"
-        if remaining
-        else _clean(verification),
-    )
 
 
 def _clean(v: Verification) -> str:

@@ -1,4 +1,15 @@
-"""What a run has: every step of the DAG as done, stale (inputs changed), or missing; and what to do next."""
+"""What a run has, and the one definition of "complete" that every surface uses.
+
+Every step of the DAG is done, stale (its inputs changed since), missing, or (for
+verification) failed. A run is complete when every step is done and fresh and the
+verification of the files as they are now passed: the orchestrator, `get_run`,
+`run_pipeline`, `list_runs`, the manifest resource, `show` and export all ask
+`run_status` (or `is_complete`) and nothing else.
+
+A run's lifecycle (`Run.status`) is what last happened to it: created, running,
+needs-input (work is left that another call, a client's or an agent's answer,
+or a higher budget must do), verified, failed, exported.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +18,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.pipeline import verification as checks
 from papercoder_mcp.stages import ANALYZE_FILE, GENERATE_FILE, PLANNING_STAGES, Stage, StageContext
 from papercoder_mcp.stages.inputs import file_order
 from papercoder_mcp.store import Store
 
-StepStatus = Literal["done", "stale", "missing"]
+StepStatus = Literal["done", "stale", "missing", "failed"]
+Lifecycle = Literal["created", "running", "needs-input", "verified", "failed", "exported"]
+VERIFY_STEP = "verify"
 
 
 class Step(BaseModel):
@@ -25,12 +39,17 @@ class Step(BaseModel):
 class RunStatus(BaseModel):
     run_id: str
     title: str
-    status: str = Field(description="the status the last pipeline run recorded")
-    complete: bool = Field(description="every step done and fresh: the repository can be exported")
+    status: str = Field(
+        description="the run's lifecycle: created, running, needs-input, verified, failed, exported"
+    )
+    complete: bool = Field(
+        description="every step done and fresh and the current verification passed: the repository can be exported"
+    )
     steps: list[Step]
     files: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list, description="why the run is not complete, step by step")
     cost_usd: float
-    next_step: str = Field("", description="the next stage call to make, e.g. analyze_file('model.py')")
+    next_step: str = Field("", description="the next call to make, e.g. analyze_file('model.py') or verify()")
 
 
 def _step(stage: Stage, ctx: StageContext, key: str = "") -> Step:
@@ -47,6 +66,19 @@ def _step(stage: Stage, ctx: StageContext, key: str = "") -> Step:
     )
 
 
+def _verify_step(store: Store, run_id: str) -> tuple[Step, list[str]]:
+    found = checks.current(store, run_id)
+    if found is None:
+        status: StepStatus = "stale" if checks.latest(store, run_id) is not None else "missing"
+        return Step(stage=VERIFY_STEP, status=status), []
+    errors = [
+        f"{f.file}:{f.line or ''} {f.kind}: {f.message}"
+        for f in found.verification.findings
+        if f.severity == "error"
+    ]
+    return Step(stage=VERIFY_STEP, status="failed" if errors else "done", version=found.version), errors
+
+
 def run_status(store: Store, run_id: str) -> RunStatus:
     run = store.get_run(run_id)
     ctx = StageContext(store=store, run_id=run_id)
@@ -57,51 +89,72 @@ def run_status(store: Store, run_id: str) -> RunStatus:
             files = file_order(ctx).order
         except PaperCoderError:
             files = []
-    for path in files:
-        steps.append(_step(ANALYZE_FILE, ctx, path))
-    for path in files:
-        steps.append(_step(GENERATE_FILE, ctx, path))
-    pending = next((s for s in steps if s.status != "done"), None)
-    complete = pending is None and bool(files)
-    next_step = ""
-    if pending is not None:
-        next_step = f"{pending.stage}({pending.key!r})" if pending.key else f"{pending.stage}()"
-    elif not files:
-        next_step = "order_files()"
+    steps += [_step(ANALYZE_FILE, ctx, path) for path in files]
+    steps += [_step(GENERATE_FILE, ctx, path) for path in files]
+    generated = bool(files) and all(s.status == "done" for s in steps)
+    errors: list[str] = []
+    if generated:
+        verify, errors = _verify_step(store, run_id)
+        steps.append(verify)
+    problems = [
+        f"{s.stage}{' ' + s.key if s.key else ''}: {s.status}" for s in steps if s.status != "done"
+    ] + [f"verification error: {e}" for e in errors]
+    if not files:
+        problems.append("the file order is not done yet")
     return RunStatus(
         run_id=run_id,
         title=run.title,
         status=run.status,
-        complete=complete,
+        complete=generated and not problems,
         steps=steps,
         files=files,
+        problems=problems,
         cost_usd=store.total_cost(run_id),
-        next_step=next_step,
+        next_step=_next(steps, files, store, run_id),
     )
 
 
-def ready_steps(store: Store, run_id: str, status: RunStatus | None = None) -> list[tuple[Stage, str]]:
-    """Steps whose inputs are all done and fresh but which are not done themselves: runnable now.
+def is_complete(store: Store, run_id: str) -> bool:
+    return run_status(store, run_id).complete
 
-    Planning stages come one at a time; then every missing analysis, and the code of every file
-    whose analysis and dependencies' code are done.
-    """
+
+def _next(steps: list[Step], files: list[str], store: Store, run_id: str) -> str:
+    pending = next((s for s in steps if s.status != "done"), None)
+    if pending is None:
+        return "" if files else "order_files()"
+    if pending.stage == VERIFY_STEP:
+        if pending.status == "failed":
+            found = checks.current(store, run_id)
+            bad = (
+                sorted({f.file for f in found.verification.findings if f.severity == "error"})
+                if found
+                else []
+            )
+            in_repo = [f for f in bad if f in files]
+            return f"repair_file({in_repo[0]!r})" if in_repo else "verify_repo()"
+        return "verify_repo()"
+    return f"{pending.stage}({pending.key!r})" if pending.key else f"{pending.stage}()"
+
+
+def callable_steps(store: Store, run_id: str, status: RunStatus | None = None) -> list[tuple[str, str]]:
+    """Stage calls a person or agent driving the stages one by one could make now: (tool, path).
+
+    Advice for `next` lists only; the pipeline itself is scheduled by the orchestrator."""
     status = status or run_status(store, run_id)
     by_step = {(s.stage, s.key): s.status for s in status.steps}
     for stage in PLANNING_STAGES:
         if by_step.get((stage.name, "")) != "done":
-            return [(stage, "")]
+            return [(stage.name, "")]
     if not status.files:
         return []
-    ctx = StageContext(store=store, run_id=run_id)
-    order = file_order(ctx)
-    ready: list[tuple[Stage, str]] = []
+    order = file_order(StageContext(store=store, run_id=run_id))
+    calls = [(ANALYZE_FILE.name, p) for p in order.order if by_step.get((ANALYZE_FILE.name, p)) != "done"]
     for path in order.order:
-        if by_step.get(("analyze_file", path)) != "done":
-            ready.append((ANALYZE_FILE, path))
-    for path in order.order:
-        if by_step.get(("generate_file", path)) == "done" or by_step.get(("analyze_file", path)) != "done":
+        if (
+            by_step.get((GENERATE_FILE.name, path)) == "done"
+            or by_step.get((ANALYZE_FILE.name, path)) != "done"
+        ):
             continue
-        if all(by_step.get(("generate_file", dep)) == "done" for dep in order.task(path).depends_on):
-            ready.append((GENERATE_FILE, path))
-    return ready
+        if all(by_step.get((GENERATE_FILE.name, d)) == "done" for d in order.task(path).depends_on):
+            calls.append((GENERATE_FILE.name, path))
+    return calls

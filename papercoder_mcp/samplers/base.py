@@ -77,6 +77,9 @@ class Completion(BaseModel):
     latency_s: float = 0.0
     attempt: int = 1
     failed_attempts: list[FailedAttempt] = Field(default_factory=list)
+    logged: bool = Field(
+        False, description="already in the call log (a client's answer replayed in a re-ask)"
+    )
 
 
 @runtime_checkable

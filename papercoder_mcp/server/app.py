@@ -2,17 +2,22 @@
 
 Where the model comes from, in order (`auto`), unless the server or the call forces one:
 1. the Anthropic API, when the server has ANTHROPIC_API_KEY;
-2. the client's own model, when it declared sampling (InputRequiredResult rounds);
+2. the client's own model, when it declared sampling: inside the tool call as
+   InputRequiredResult rounds (2026-07-28 on), or as classic `sampling/createMessage`
+   requests mid-call (earlier protocols, over a connection with a way back);
 3. the calling agent itself (handoff: it gets the prompt and answers with submit_artifact).
 
-Tools in `tools/` are thin wrappers over `drive_stage` and `drive_pipeline`.
+Every route runs the same scheduler (`pipeline/orchestrator.py`) and the same stages; only the
+sampler differs. Tools in `tools/` are thin wrappers over `drive_stage` and `drive_pipeline`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -20,37 +25,34 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ResourceUpdated
 from mcp.types import InputRequiredResult
 
 from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.ids import RequestKey
+from papercoder_mcp.kinds import artifact_uri
 from papercoder_mcp.paths import normalize_repo_path
-from papercoder_mcp.pipeline.orchestrator import PipelineOptions, ProgressEvent, StepOutcome, run_pipeline
-from papercoder_mcp.pipeline.status import RunStatus, ready_steps, run_status
-from papercoder_mcp.samplers.base import Sampler
-from papercoder_mcp.server.client_sampling import (
-    SAMPLER_NAME,
-    RoundState,
-    collect,
-    dump_state,
-    request_key,
-    to_create_message,
+from papercoder_mcp.pipeline.answers import (
+    AnswerBook,
+    AnswerDeferred,
+    HandoffSampler,
+    RoundSampler,
+    request_key_of,
 )
-from papercoder_mcp.server.handoff import make_handoff
-from papercoder_mcp.server.results import PipelineOutcome, PipelineToolResult, StageToolResult
+from papercoder_mcp.pipeline.orchestrator import PipelineOptions, PipelineResult, ProgressEvent, run_pipeline
+from papercoder_mcp.pipeline.status import RunStatus, callable_steps, run_status
+from papercoder_mcp.samplers.base import Sampler, SampleRequest
+from papercoder_mcp.server.classic_sampling import DEFAULT_CALL_SECONDS, ClassicSampler
+from papercoder_mcp.server.client_sampling import _text_of, find_stage, to_create_message
+from papercoder_mcp.server.handoff import HandoffRequest, make_handoff, make_step_handoff
+from papercoder_mcp.server.results import PipelineToolResult, StageToolResult
 from papercoder_mcp.stages import Stage, StageContext, StageResult, run_stage, set_guidance
+from papercoder_mcp.stages.base import Prepared, request_hash
 from papercoder_mcp.store import Store
 from papercoder_mcp.store.records import Artifact
 
 SamplerMode = Literal["auto", "anthropic", "sampling", "handoff"]
 Resolved = Literal["anthropic", "sampling", "handoff"]
+Route = Literal["anthropic", "rounds", "classic", "handoff"]
 # The SDK client gives up after 10 input-required rounds; hand back a partial result before that.
 DEFAULT_MAX_ROUNDS = 8
-KIND_PATHS = {"analysis": "analysis", "code": "files", "evaluation": "evaluation"}
-STAGE_KINDS = {
-    "make_plan": "plan",
-    "design_architecture": "architecture",
-    "order_files": "file_order",
-    "write_config": "config",
-    "analyze_file": "analysis",
-    "generate_file": "code",
-}
+ROUNDS_VERSION = "2026-07-28"
 
 
 @dataclass
@@ -61,8 +63,11 @@ class App:
     mode: SamplerMode = "auto"
     model: str | None = None
     max_rounds: int = DEFAULT_MAX_ROUNDS
+    call_seconds: float = DEFAULT_CALL_SECONDS
     bus: InMemorySubscriptionBus = field(default_factory=InMemorySubscriptionBus)
     anthropic_sampler: Sampler | None = None
+    # Sessions of clients before 2026-07-28 that subscribed with resources/subscribe, by URI.
+    legacy_subscribers: dict[str, list[Any]] = field(default_factory=dict)
 
     owns_sampler: bool = False
 
@@ -84,9 +89,13 @@ class App:
 
     async def changed(self, run_id: str, kind: str, key: str = "") -> None:
         """Tell subscribers that an artifact (and so its run's manifest) changed."""
-        await self.bus.publish(ResourceUpdated(uri=artifact_uri(run_id, kind, key)))
-        await self.bus.publish(ResourceUpdated(uri=f"papercoder://runs/{run_id}"))
-        await self.bus.publish(ResourceUpdated(uri="papercoder://runs"))
+        for uri in (artifact_uri(run_id, kind, key), f"papercoder://runs/{run_id}", "papercoder://runs"):
+            await self.bus.publish(ResourceUpdated(uri=uri))
+            for session in list(self.legacy_subscribers.get(uri, [])):
+                try:
+                    await session.send_resource_updated(uri)
+                except Exception:  # the client went away: forget its subscription
+                    self.legacy_subscribers[uri].remove(session)
 
 
 def app_of(ctx: Context) -> App:
@@ -95,54 +104,70 @@ def app_of(ctx: Context) -> App:
     return app
 
 
-def artifact_uri(run_id: str, kind: str, key: str = "") -> str:
-    base = f"papercoder://runs/{run_id}"
-    if kind in KIND_PATHS:
-        return f"{base}/{KIND_PATHS[kind]}/{key}"
-    return f"{base}/{kind}"
+def sampling_route(ctx: Context) -> tuple[Literal["rounds", "classic"] | None, str]:
+    """How this client can sample, or why it cannot (the reason names the real cause)."""
+    caps = ctx.client_capabilities
+    version = ctx.protocol_version or ""
+    if not (caps and caps.sampling):
+        return None, "this client does not declare the sampling capability"
+    if version >= ROUNDS_VERSION:
+        return "rounds", ""
+    if ctx.request_context.session.can_send_request:
+        return "classic", ""
+    return None, (
+        f"this client declares sampling, but its protocol ({version}) takes sampling only as a request sent "
+        "mid-call and this connection has no way back for one (stateless HTTP)"
+    )
 
 
 def client_can_sample(ctx: Context) -> bool:
-    caps = ctx.client_capabilities
-    # InputRequiredResult exists only from the 2026-07-28 revision on; older sessions cannot take it.
-    return bool(caps and caps.sampling) and (ctx.protocol_version or "") >= "2026-07-28"
+    return sampling_route(ctx)[0] is not None
 
 
-def resolve_mode(app: App, requested: SamplerMode, ctx: Context) -> tuple[Resolved, str]:
+def route_of(app: App, requested: SamplerMode, ctx: Context) -> tuple[Route, str]:
     mode = requested if requested != "auto" else app.mode
     if mode == "anthropic":
         if app.anthropic() is None:
             raise ToolError("sampler 'anthropic' needs ANTHROPIC_API_KEY in the server's environment")
         return "anthropic", ""
+    route, why = sampling_route(ctx)
     if mode == "sampling":
-        if not client_can_sample(ctx):
-            raise ToolError("sampler 'sampling' needs a client that declares the sampling capability")
-        return "sampling", ""
+        if route is None:
+            raise ToolError(f"sampler 'sampling' is not possible: {why}; use sampler 'handoff' instead")
+        return route, ""
     if mode == "handoff":
         return "handoff", ""
     if app.anthropic() is not None:
         return "anthropic", ""
-    if client_can_sample(ctx):
-        return "sampling", ""
-    caps = ctx.client_capabilities
-    why = (
-        f"this client's protocol ({ctx.protocol_version}) predates sampling inside tool calls"
-        if caps and caps.sampling
-        else "this client cannot serve sampling"
-    )
+    if route is not None:
+        return route, ""
     return "handoff", (
         f"The server has no ANTHROPIC_API_KEY and {why}, so the prompt is handed to you: write the answer "
         "and send it with submit_artifact."
     )
 
 
-def suggest_next(store: Store, run_id: str, limit: int = 6) -> list[str]:
-    status = run_status(store, run_id)
+def resolve_mode(app: App, requested: SamplerMode, ctx: Context) -> tuple[Resolved, str]:
+    """The model source in three words (the evaluation tools branch on it)."""
+    route, note = route_of(app, requested, ctx)
+    return ("sampling" if route in ("rounds", "classic") else route), note  # type: ignore[return-value]
+
+
+def suggest_next(store: Store, run_id: str, limit: int = 6, status: RunStatus | None = None) -> list[str]:
+    """Calls that make sense now, from the one status function (verification and repair included)."""
+    status = status or run_status(store, run_id)
     if status.complete:
         return [f"export_repo(run_id={run_id!r}, out_dir=...)"]
-    calls = []
-    for stage, key in ready_steps(store, run_id, status)[:limit]:
-        calls.append(f"{stage.name}(run_id={run_id!r}" + (f", path={key!r})" if key else ")"))
+    verify = next((s for s in status.steps if s.stage == "verify"), None)
+    if verify is not None and verify.status != "done":
+        if verify.status == "failed" and status.next_step.startswith("repair_file("):
+            path = status.next_step[len("repair_file(") : -1]
+            return [f"repair_file(run_id={run_id!r}, path={path})", f"run_pipeline(run_id={run_id!r})"]
+        return [f"verify_repo(run_id={run_id!r})", f"run_pipeline(run_id={run_id!r})"]
+    calls = [
+        f"{name}(run_id={run_id!r}" + (f", path={key!r})" if key else ")")
+        for name, key in callable_steps(store, run_id, status)[:limit]
+    ]
     return calls or [f"get_run(run_id={run_id!r})"]
 
 
@@ -164,6 +189,73 @@ def shape_result(app: App, run_id: str, result: StageResult, sampler: str, note:
     )
 
 
+class RoundCounter:
+    """The round number rides request_state; losing it loses nothing (answers are in the store)."""
+
+    @staticmethod
+    def load(raw: str | None) -> int:
+        try:
+            return int(json.loads(raw).get("round", 0)) if raw else 0
+        except (ValueError, AttributeError):
+            return 0
+
+    @staticmethod
+    def dump(number: int) -> str:
+        return json.dumps({"round": number})
+
+
+def take_answers(app: App, ctx: Context, run_id: str) -> set[RequestKey]:
+    """Store every answer the client sent with this call, keyed by the question it answers."""
+    book = AnswerBook(app.store, run_id)
+    taken: set[RequestKey] = set()
+    for raw, response in (ctx.input_responses or {}).items():
+        try:
+            rkey = RequestKey.decode(raw)
+            text, model, stop = _text_of(response)
+        except PaperCoderError:
+            continue  # not one of ours, or not a sampling answer: nothing to keep
+        book.put(rkey, text, model=model, stop_reason=stop)
+        taken.add(rkey)
+    return taken
+
+
+def sampler_for(app: App, ctx: Context, route: Route, run_id: str, note: str, *, deadline: bool) -> Sampler:
+    if route == "anthropic":
+        sampler = app.anthropic()
+        assert sampler is not None
+        return sampler
+    if route == "classic":
+        return ClassicSampler(ctx, seconds=app.call_seconds if deadline else None)
+    if route == "rounds":
+        return RoundSampler(AnswerBook(app.store, run_id))
+    return HandoffSampler(AnswerBook(app.store, run_id), note)
+
+
+def _prepared_of(request: SampleRequest) -> tuple[Stage, Prepared]:
+    stage = find_stage(request.stage)
+    if stage is None:
+        raise ToolError(f"the step {request.stage} cannot be handed out")
+    return stage, Prepared(
+        stage=stage.name, key=request.key, request=request, input_hash=request_hash(request)
+    )
+
+
+def handoffs_for(run_id: str, requests: list[SampleRequest], include_context: bool) -> list[HandoffRequest]:
+    out = []
+    for request in requests:
+        if find_stage(request.stage) is None or request.followups:
+            out.append(make_step_handoff(run_id, request, include_context))
+            continue
+        stage, prepared = _prepared_of(request)
+        out.append(make_handoff(run_id, stage, prepared, include_context))
+    return out
+
+
+def round_of(requests: list[SampleRequest], number: int) -> InputRequiredResult:
+    asked = {request_key_of(r).encode(): to_create_message(r) for r in requests}
+    return InputRequiredResult(input_requests=asked, request_state=RoundCounter.dump(number))
+
+
 async def drive_stage(
     ctx: Context,
     stage: Stage,
@@ -182,44 +274,38 @@ async def drive_stage(
         key = normalize_repo_path(key) if stage.per_file else key
         sctx = StageContext(store=app.store, run_id=run_id)
         set_guidance(sctx, stage.name, key, guidance)
-        mode, note = resolve_mode(app, sampler, ctx)
-        if mode == "sampling" and ctx.input_responses:
-            state = RoundState.load(ctx.request_state)
-            got = collect(sctx, ctx.input_responses, state)
-            for r in got.results:
-                await app.changed(run_id, stage.kind, r.key)
-            if got.results:
-                return shape_result(app, run_id, got.results[0], SAMPLER_NAME)
-            if got.reasks:
-                return InputRequiredResult(input_requests=got.reasks, request_state=dump_state(state))
-            if got.failures:
-                raise ToolError(
-                    got.failures[0] + ". Call the tool again (perhaps with guidance) or store a corrected "
-                    "artifact with edit_artifact."
-                )
-        prepared = stage.prepare(sctx, key)
-        current = stage.current(sctx, key)
-        if current is not None and current.input_hash == prepared.input_hash and not force:
-            reused = StageResult(stage=stage.name, key=key, artifact=current, skipped=True, cost_usd=0.0)
-            return shape_result(app, run_id, reused, str(current.metadata.get("source", "")), note)
-        if mode == "anthropic":
-            sctx.sampler = app.anthropic()
-            result = await run_stage(stage, sctx, key, force=True)
-            await app.changed(run_id, stage.kind, key)
-            return shape_result(app, run_id, result, "anthropic")
-        if mode == "sampling":
-            request = {request_key(prepared, 0): to_create_message(prepared.request)}
-            return InputRequiredResult(input_requests=request, request_state=dump_state(RoundState(round=1)))
-        return StageToolResult(
-            run_id=run_id,
-            stage=stage.name,
-            key=key,
-            status="handoff",
-            sampler="agent",
-            handoff=make_handoff(run_id, stage, prepared, include_context),
-            note=note,
-            next=["submit_artifact(handoff_id=..., content=...)"],
-        )
+        route, note = route_of(app, sampler, ctx)
+        taken = take_answers(app, ctx, run_id) if route == "rounds" else set()
+        chosen = sampler_for(app, ctx, route, run_id, note, deadline=False)
+        if isinstance(chosen, RoundSampler) and force:
+            chosen.only = taken  # a forced new version takes only answers given to this call
+        sctx.sampler = chosen
+        try:
+            result = await run_stage(stage, sctx, key, force=force)
+        except AnswerDeferred as wait:
+            if wait.how == "round":
+                number = RoundCounter.load(ctx.request_state) + 1
+                if number > app.max_rounds:
+                    raise ToolError(
+                        f"no valid answer from the client's model within {app.max_rounds} rounds; call "
+                        f"{stage.name} again (perhaps with guidance)"
+                    ) from None
+                return round_of([wait.request], number)
+            (handoff,) = handoffs_for(run_id, [wait.request], include_context)
+            return StageToolResult(
+                run_id=run_id,
+                stage=stage.name,
+                key=key,
+                status="handoff",
+                sampler="agent",
+                handoff=handoff,
+                note=note,
+                next=["submit_artifact(handoff_id=..., content=...)"],
+            )
+        if not result.skipped:
+            await app.changed(run_id, result.artifact.kind, result.artifact.key)
+        source = chosen.name if not result.skipped else str(result.artifact.metadata.get("source", ""))
+        return shape_result(app, run_id, result, source, note if result.skipped else "")
     except ToolError:
         raise
     except PaperCoderError as exc:
@@ -234,143 +320,105 @@ async def drive_pipeline(
     concurrency: int = 4,
     max_cost_usd: float | None = None,
     include_context: bool = False,
+    refine: bool = False,
 ) -> PipelineToolResult | InputRequiredResult:
-    """Run (or continue) every stage of a run; returns when done or when work must go back to the caller."""
+    """Run (or continue) every step of a run with the one scheduler; return when verified or when work
+    must go back to the caller (a round of questions, handoffs, or a partial result to continue)."""
     app = app_of(ctx)
     try:
         app.store.get_run(run_id)
-        mode, note = resolve_mode(app, sampler, ctx)
-        if mode == "anthropic":
-            return await _pipeline_api(app, ctx, run_id, concurrency, max_cost_usd)
-        if mode == "sampling":
-            return await _pipeline_sampling(app, ctx, run_id)
-        return _pipeline_handoff(app, run_id, include_context, note)
+        route, note = route_of(app, sampler, ctx)
+        if route == "rounds":
+            take_answers(app, ctx, run_id)
+        chosen = sampler_for(app, ctx, route, run_id, note, deadline=True)
+        options = PipelineOptions(concurrency=concurrency, max_cost_usd=max_cost_usd, refine=refine)
+        result = await run_pipeline(
+            app.store, run_id, chosen, options, _progress_reporter(app, ctx, route, run_id)
+        )
+        return _pipeline_answer(app, ctx, run_id, route, chosen.name, result, include_context, note)
     except ToolError:
         raise
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc
 
 
-def _progress(app: App, run_id: str) -> tuple[RunStatus, int, int]:
-    """The run's status, and how many of its known steps are done."""
-    status = run_status(app.store, run_id)
-    return status, sum(s.status == "done" for s in status.steps), len(status.steps)
-
-
-async def _pipeline_api(
-    app: App, ctx: Context, run_id: str, concurrency: int, max_cost_usd: float | None
-) -> PipelineToolResult:
-    sampler = app.anthropic()
-    assert sampler is not None
-
+def _progress_reporter(
+    app: App, ctx: Context, route: Route, run_id: str
+) -> Callable[[ProgressEvent], Awaitable[None]]:
     async def progress(event: ProgressEvent) -> None:
-        if event.kind in ("step_finished", "step_skipped", "step_failed"):
-            if event.kind == "step_finished":
-                kind = STAGE_KINDS.get(event.stage, "verification" if event.stage == "verify" else "")
-                key = event.key if event.stage != "refine" else ""
-                if event.stage == "refine":
-                    kind, _, key = event.key.partition(":")
-                if kind:
-                    await app.changed(run_id, kind, key)
-            label = f"{event.stage}{' ' + event.key if event.key else ''}: {event.kind.removeprefix('step_')}"
-            await ctx.report_progress(event.done, event.total or None, label)
+        if event.kind not in ("step_finished", "step_skipped", "step_failed"):
+            return
+        if event.kind == "step_finished":
+            stage = find_stage(event.stage)
+            kind, key = (stage.kind, event.key) if stage is not None else ("", event.key)
+            if event.stage == "verify":
+                kind, key = "verification", ""
+            elif event.stage == "refine":
+                kind, _, key = event.key.partition(":")
+            if kind:
+                await app.changed(run_id, kind, key)
+        if route == "classic":
+            return  # the classic sampler reports after every answer, on its own monotonic counter
+        label = f"{event.stage}{' ' + event.key if event.key else ''}: {event.kind.removeprefix('step_')}"
+        await ctx.report_progress(event.done, event.total or None, label)
 
-    options = PipelineOptions(concurrency=concurrency, max_cost_usd=max_cost_usd)
-    result = await run_pipeline(app.store, run_id, sampler, options, progress)
-    _, done, total = _progress(app, run_id)
-    return PipelineToolResult(
-        run_id=run_id,
-        status=result.status,
-        message=result.message,
-        done=done,
-        total=total,
-        cost_usd=result.total_cost_usd,
-        sampler="anthropic",
-        steps=result.steps,
-        next=suggest_next(app.store, run_id),
-    )
+    return progress
 
 
-async def _pipeline_sampling(app: App, ctx: Context, run_id: str) -> PipelineToolResult | InputRequiredResult:
-    sctx = StageContext(store=app.store, run_id=run_id)
-    state = RoundState.load(ctx.request_state) if ctx.input_responses else RoundState()
-    got = collect(sctx, ctx.input_responses, state)
-    steps = [
-        StepOutcome(stage=r.stage, key=r.key, state="done", version=r.artifact.version, cost_usd=None)
-        for r in got.results
-    ]
-    for r in got.results:
-        await app.changed(run_id, r.artifact.kind, r.key)
-    status, done, total = _progress(app, run_id)
+def _pipeline_answer(
+    app: App,
+    ctx: Context,
+    run_id: str,
+    route: Route,
+    sampler_name: str,
+    result: PipelineResult,
+    include_context: bool,
+    note: str,
+) -> PipelineToolResult | InputRequiredResult:
+    status = run_status(app.store, run_id)
+    done = sum(s.status == "done" for s in status.steps)
+    again = [f"run_pipeline(run_id={run_id!r})"]
 
-    def result(outcome: PipelineOutcome, message: str, next_calls: list[str]) -> PipelineToolResult:
+    def answer(outcome: str, message: str, next_calls: list[str], **extra: object) -> PipelineToolResult:
         return PipelineToolResult(
             run_id=run_id,
             status=outcome,
             message=message,
             done=done,
-            total=total,
-            cost_usd=app.store.total_cost(run_id),
-            sampler=SAMPLER_NAME,
-            steps=steps,
+            total=len(status.steps),
+            cost_usd=result.total_cost_usd,
+            sampler=sampler_name,
+            steps=result.steps,
             next=next_calls,
+            **extra,
         )
 
-    again = [f"run_pipeline(run_id={run_id!r})"]
-    if got.failures:
-        return result("failed", "; ".join(got.failures) + ". Call run_pipeline again to retry.", again)
-    if status.complete:
-        app.store.update_run(run_id, status="complete")
-        return result(
-            "complete", "every stage finished and every file was generated", suggest_next(app.store, run_id)
-        )
-    if state.round >= app.max_rounds:
-        return result(
+    if result.status == "needs_input" and "round" in result.deferred_how:
+        number = RoundCounter.load(ctx.request_state) + 1
+        if number <= app.max_rounds:
+            return round_of(result.deferred, number)
+        return answer(
             "partial",
-            f"{done} of {total} steps done; call run_pipeline again to continue (finished steps are kept)",
+            f"{done} of {len(status.steps)} steps done; call run_pipeline again to continue (finished steps and "
+            "every answer so far are kept)",
             again,
         )
-    asked = {k.rsplit("|", 2)[0] for k in got.reasks}
-    requests = dict(got.reasks)
-    for stage, key in ready_steps(app.store, run_id, status):
-        if f"{stage.name}|{key}" in asked:
-            continue
-        prepared = stage.prepare(sctx, key)
-        requests[request_key(prepared, 0)] = to_create_message(prepared.request)
-    if not requests:
-        return result(
-            "failed", "no step can run; see get_run for what is missing", [f"get_run(run_id={run_id!r})"]
-        )
-    state.round += 1
-    await ctx.report_progress(done, total, f"asking the client's model for {len(requests)} step(s)")
-    return InputRequiredResult(input_requests=requests, request_state=dump_state(state))
-
-
-def _pipeline_handoff(app: App, run_id: str, include_context: bool, note: str) -> PipelineToolResult:
-    sctx = StageContext(store=app.store, run_id=run_id)
-    status, done, total = _progress(app, run_id)
-    complete = status.complete
-    ready = [] if complete else ready_steps(app.store, run_id, status)
-    handoffs = [
-        make_handoff(run_id, stage, stage.prepare(sctx, key), include_context) for stage, key in ready
-    ]
-    if complete:
-        message = "every stage finished and every file was generated"
-    else:
+    if result.status == "needs_input" and "handoff" in result.deferred_how:
+        handoffs = handoffs_for(run_id, result.deferred, include_context)
         message = (
-            f"{done} of {total} steps done. {len(handoffs)} step(s) can be done now: write each answer as its "
-            "output_contract says and send it with submit_artifact, then call run_pipeline again. " + note
+            f"{done} of {len(status.steps)} steps done. {len(handoffs)} step(s) can be done now: write each answer "
+            "as its output_contract says and send it with submit_artifact, then call run_pipeline again. "
+            + note
         ).strip()
-    return PipelineToolResult(
-        run_id=run_id,
-        status="complete" if complete else "handoff",
-        message=message,
-        done=done,
-        total=total,
-        cost_usd=app.store.total_cost(run_id),
-        sampler="agent",
-        handoffs=handoffs,
-        next=suggest_next(app.store, run_id)
-        if complete
-        else ["submit_artifact(handoff_id=..., content=...)"],
-    )
+        return answer(
+            "handoff", message, ["submit_artifact(handoff_id=..., content=...)", *again], handoffs=handoffs
+        )
+    if result.status == "partial":
+        return answer(
+            "partial",
+            f"{done} of {len(status.steps)} steps done; this call's time is up, call run_pipeline again to continue "
+            "(finished steps are kept)",
+            again,
+        )
+    outcome = {"verified": "verified", "budget_exceeded": "budget_exceeded"}.get(result.status, "failed")
+    return answer(outcome, result.message, suggest_next(app.store, run_id, status=status))

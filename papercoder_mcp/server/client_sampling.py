@@ -1,4 +1,4 @@
-"""Client sampling under the 2026-07-28 MCP revision: model calls travel inside a tool call.
+"""Client sampling: the MCP request forms, and the 2026-07-28 rounds the evaluation tools use.
 
 A tool returns `InputRequiredResult` with one `CreateMessageRequest` per step;
 the client answers them (concurrently) with its own model and calls the tool
@@ -26,12 +26,13 @@ from pydantic import BaseModel, Field
 
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import StageError, ValidationFailed
+from papercoder_mcp.ids import RequestKey
+from papercoder_mcp.pipeline.answers import SAMPLER_NAME
 from papercoder_mcp.samplers.base import SampleRequest, Turn
 from papercoder_mcp.stages import STAGES, Stage, StageContext, StageResult
 from papercoder_mcp.stages.base import MAX_REASKS, Prepared, store_accepted
 from papercoder_mcp.store.records import CallRecord
 
-SAMPLER_NAME = "mcp-sampling"
 HASH_CHARS = 16
 
 
@@ -48,7 +49,9 @@ class RoundState(BaseModel):
 
 
 def request_key(prepared: Prepared, attempt: int) -> str:
-    return f"{prepared.stage}|{prepared.key}|{prepared.input_hash[:HASH_CHARS]}|{attempt}"
+    return RequestKey(
+        stage=prepared.stage, key=prepared.key, digest=prepared.input_hash[:HASH_CHARS], attempt=attempt
+    ).encode()
 
 
 # Stages outside the pipeline (the evaluation's) register here so their answers are found by name too.
@@ -60,11 +63,22 @@ def find_stage(name: str) -> Stage | None:
 
 
 def parse_key(value: str) -> tuple[Stage, str, str, int] | None:
-    parts = value.split("|")
-    stage = find_stage(parts[0]) if len(parts) == 4 else None
-    if stage is None or not parts[3].isdigit():
+    try:
+        rkey = RequestKey.decode(value)
+    except StageError:
         return None
-    return stage, parts[1], parts[2], int(parts[3])
+    stage = find_stage(rkey.stage)
+    return (stage, rkey.key, rkey.digest, rkey.attempt) if stage is not None else None
+
+
+def asked_steps(keys: dict[str, Any]) -> set[tuple[str, str]]:
+    """(stage, key) of every request in a round."""
+    out = set()
+    for value in keys:
+        parsed = parse_key(value)
+        if parsed is not None:
+            out.add((parsed[0].name, parsed[1]))
+    return out
 
 
 def to_create_message(request: SampleRequest) -> CreateMessageRequest:
@@ -114,7 +128,7 @@ def collect(ctx: StageContext, responses: dict[str, Any] | None, state: RoundSta
             continue
         started = time.monotonic()
         text, model, stop = _text_of(response)
-        transcript_key = rkey.rsplit("|", 1)[0]
+        transcript_key = request_key(prepared, 0)
         try:
             if stop == "maxTokens":
                 raise ValidationFailed(

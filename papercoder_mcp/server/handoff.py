@@ -14,13 +14,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import StageError
+from papercoder_mcp.ids import DIGEST_CHARS, HandoffId, RequestKey
+from papercoder_mcp.pipeline.answers import AnswerBook, conversation_hash
+from papercoder_mcp.samplers.base import SampleRequest, Turn
 from papercoder_mcp.server.client_sampling import find_stage
 from papercoder_mcp.stages import Stage, StageContext, StageResult, accept_answer
 from papercoder_mcp.stages.answers import language_for
 from papercoder_mcp.stages.base import Prepared
 from papercoder_mcp.stages.inputs import PREFIX_PARTS
-
-HASH_CHARS = 16
 
 
 class HandoffRequest(BaseModel):
@@ -39,21 +40,27 @@ class HandoffRequest(BaseModel):
         "", description="the shared start of the prompt, when asked for with include_context"
     )
     prompt: str = Field(description="the stage's own instructions: what to write")
+    conversation: list[Turn] = Field(
+        default_factory=list,
+        description="turns after the prompt, when this step is a continuation (your earlier answer, then what "
+        "to change); answer the last one",
+    )
     output_contract: str = Field(description="the exact form the answer must take")
     output_schema: dict[str, Any] | None = None
 
 
 def handoff_id(run_id: str, prepared: Prepared) -> str:
-    return "|".join([run_id, prepared.stage, prepared.key, prepared.input_hash[:HASH_CHARS]])
+    return HandoffId(
+        run_id=run_id, stage=prepared.stage, key=prepared.key, digest=prepared.input_hash[:DIGEST_CHARS]
+    ).encode()
 
 
 def parse_handoff_id(value: str) -> tuple[str, Stage, str, str]:
-    parts = value.split("|")
-    stage = find_stage(parts[1]) if len(parts) == 4 else None
-    if stage is None or len(parts[3]) != HASH_CHARS:
-        raise StageError(f"{value!r} is not a handoff id; use the handoff_id a stage tool returned")
-    run_id, _, key, digest = parts
-    return run_id, stage, key, digest
+    hid = HandoffId.decode(value)
+    stage = find_stage(hid.stage)
+    if stage is None or len(hid.digest) != DIGEST_CHARS:
+        raise StageError(f"{value[:80]!r} is not a handoff id; use the handoff_id a stage tool returned")
+    return hid.run_id, stage, hid.key, hid.digest
 
 
 def context_uris(run_id: str, prepared: Prepared) -> list[str]:
@@ -64,14 +71,17 @@ def context_uris(run_id: str, prepared: Prepared) -> list[str]:
     return uris
 
 
-def contract(stage: Stage, key: str) -> str:
-    if stage.name == "write_config":
+def contract(stage: Stage, key: str, schema: dict[str, Any] | None) -> str:
+    """The answer's form, from what the stage's parser accepts (a schema only when there is one)."""
+    if schema is not None:
+        return "one JSON object conforming to output_schema (bare, or in a ```json fenced block)"
+    if stage.kind == "config":
         return "the whole config.yaml in one ```yaml fenced block, nothing else"
-    if stage.name == "generate_file":
+    if stage.kind == "code":
         return f"the whole file {key} in one ```{language_for(key)} fenced block, nothing else"
-    if stage.name == "analyze_file":
+    if stage.kind == "analysis":
         return f"a detailed Markdown analysis of {key} (at least a few paragraphs), nothing else"
-    return "one JSON object conforming to output_schema (bare, or in a ```json fenced block)"
+    return "the answer the prompt asks for, as plain text"
 
 
 def make_handoff(run_id: str, stage: Stage, prepared: Prepared, include_context: bool) -> HandoffRequest:
@@ -84,8 +94,56 @@ def make_handoff(run_id: str, stage: Stage, prepared: Prepared, include_context:
         context_resources=[] if include_context else context_uris(run_id, prepared),
         context="\n\n".join(request.prefix) if include_context else "",
         prompt=request.prompt,
-        output_contract=contract(stage, prepared.key),
+        output_contract=contract(stage, prepared.key, request.output_schema),
         output_schema=request.output_schema,
+    )
+
+
+def make_step_handoff(run_id: str, request: SampleRequest, include_context: bool) -> HandoffRequest:
+    """A step the scheduler validates itself (a refinement's critique or improvement, a re-asked step):
+    the answer is kept by the question it answers, and the next run_pipeline call takes it."""
+    from papercoder_mcp.stages.refine import split_key
+
+    hid = HandoffId(
+        run_id=run_id,
+        stage=request.stage,
+        key=request.key,
+        digest=conversation_hash(request)[:DIGEST_CHARS],
+        by_question=True,
+    )
+    stage = find_stage(request.stage)
+    if stage is None and request.stage == "improve":
+        stage = split_key(request.key)[0]
+    key = split_key(request.key)[1] if request.stage in ("critique", "improve") else request.key
+    prepared = Prepared(stage=request.stage, key=request.key, request=request, input_hash=hid.digest)
+    return HandoffRequest(
+        handoff_id=hid.encode(),
+        stage=request.stage,
+        key=request.key,
+        system=request.system,
+        context_resources=[] if include_context else context_uris(run_id, prepared),
+        context="\n\n".join(request.prefix) if include_context else "",
+        prompt=request.prompt,
+        conversation=request.followups,
+        output_contract=contract(stage, key, request.output_schema)
+        if stage is not None
+        else contract_for_schema(request.output_schema),
+        output_schema=request.output_schema,
+    )
+
+
+def contract_for_schema(schema: dict[str, Any] | None) -> str:
+    if schema is not None:
+        return "one JSON object conforming to output_schema (bare, or in a ```json fenced block)"
+    return "the answer the prompt asks for, as plain text"
+
+
+def keep_answer(ctx: StageContext, hid: HandoffId, content: str) -> None:
+    """Keep the agent's answer to a step the scheduler validates itself, by the question it answers."""
+    if hid.run_id != ctx.run_id:
+        raise StageError(f"this handoff belongs to run {hid.run_id}, not {ctx.run_id}")
+    AnswerBook(ctx.store, ctx.run_id).put(
+        RequestKey(stage=hid.stage, key=hid.key, digest=hid.digest), content, model="agent"
     )
 
 

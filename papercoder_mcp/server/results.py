@@ -47,7 +47,9 @@ class ParseResult(BaseModel):
     next: list[str]
 
 
-PipelineOutcome = Literal["complete", "failed", "budget_exceeded", "partial", "handoff"]
+# verified: complete (every step fresh, current verification passed); partial: call again to continue;
+# handoff: the steps in `handoffs` are yours to answer; failed / budget_exceeded: see message.
+PipelineOutcome = Literal["verified", "failed", "budget_exceeded", "partial", "handoff"]
 
 
 class PipelineToolResult(BaseModel):
@@ -68,7 +70,8 @@ class PipelineToolResult(BaseModel):
 class RunSummary(BaseModel):
     run_id: str
     title: str
-    status: str
+    status: str = Field(description="lifecycle: created, running, needs-input, verified, failed, exported")
+    complete: bool = Field(description="every step done and fresh and the current verification passed")
     source: str
     created_at: str
     updated_at: str

@@ -123,6 +123,9 @@ class Stage(ABC):
     ) -> Artifact:
         """Write an accepted answer as the new version of this stage's artifact (every path ends here)."""
         metadata = {**accepted.metadata, "stage": self.name, "source": source}
+        if ctx.store.get_run(ctx.run_id).status in ("verified", "exported"):
+            # A verified (or exported) run that gets a new artifact is being worked on again.
+            ctx.store.update_run(ctx.run_id, status="running")
         return ctx.store.put_artifact(
             ctx.run_id,
             self.kind,
@@ -188,6 +191,8 @@ def _record(
 ) -> float | None:
     """Log every attempt of one call; return the summed cost (None when any part was unpriced)."""
     attempts = list(failed)
+    if completion is not None and completion.logged:
+        return 0.0 if completion.cost_usd is not None else None
     if completion is not None:
         attempts.append(
             FailedAttempt(

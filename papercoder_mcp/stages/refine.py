@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import PaperCoderError, StageError
+from papercoder_mcp.kinds import KINDS
 from papercoder_mcp.samplers.base import SampleRequest, Turn
 from papercoder_mcp.stages.analyze_file import STAGE as ANALYZE_FILE
 from papercoder_mcp.stages.base import Accepted, Prepared, Stage, StageContext, run_stage
@@ -25,19 +26,9 @@ from papercoder_mcp.stages.write_config import STAGE as WRITE_CONFIG
 from papercoder_mcp.store import canonical_hash
 from papercoder_mcp.store.records import Artifact
 
+# The stages whose artifacts can be refined; their titles come from the kind registry.
 TARGETS: dict[str, Stage] = {
-    "plan": MAKE_PLAN,
-    "architecture": DESIGN_ARCHITECTURE,
-    "file_order": ORDER_FILES,
-    "config": WRITE_CONFIG,
-    "analysis": ANALYZE_FILE,
-}
-TITLES = {
-    "plan": "overall plan",
-    "architecture": "software architecture",
-    "file_order": "file order",
-    "config": "config.yaml",
-    "analysis": "logic analysis",
+    s.kind: s for s in [MAKE_PLAN, DESIGN_ARCHITECTURE, ORDER_FILES, WRITE_CONFIG, ANALYZE_FILE]
 }
 
 
@@ -70,7 +61,7 @@ class CritiqueStage(StructuredStage):
         original = target.prepare(ctx, path).request
         current = ctx.store.get_artifact(ctx.run_id, target.kind, path)
         kind = key.partition(":")[0]
-        title = TITLES[kind] + (f" of `{path}`" if path else "")
+        title = KINDS[kind].title + (f" of `{path}`" if path else "")
         return SampleRequest(
             stage=self.name,
             system="",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from papercoder_mcp import prompts
-from papercoder_mcp.errors import StageError, ValidationFailed
+from papercoder_mcp.errors import MissingInput, StageError, ValidationFailed
 from papercoder_mcp.interfaces import interface_of
 from papercoder_mcp.paths import normalize_repo_path
 from papercoder_mcp.samplers.base import SampleRequest
@@ -28,7 +28,7 @@ from papercoder_mcp.stages.base import (
 )
 from papercoder_mcp.stages.generate_file import STAGE as GENERATE_FILE_STAGE
 from papercoder_mcp.store.records import Artifact
-from papercoder_mcp.verify.models import Verification
+from papercoder_mcp.verify.models import Finding
 from papercoder_mcp.verify.test_strength import weakening
 
 # Findings from running the code: their traceback (and the failing test's source) goes into the prompt.
@@ -36,23 +36,36 @@ EXECUTED_KINDS = {"smoke_import", "smoke_run", "test_failure"}
 DETAIL_CHARS = 6_000
 
 
+def _finding_line(f: Finding) -> str:
+    line = (
+        f"- line {f.line}: [{f.kind}, {f.severity}] {f.message}"
+        if f.line
+        else f"- [{f.kind}, {f.severity}] {f.message}"
+    )
+    if f.kind in EXECUTED_KINDS and f.detail:
+        detail = f.detail if len(f.detail) <= DETAIL_CHARS else "...\n" + f.detail[-DETAIL_CHARS:]
+        line += "\n\n  What ran and how it failed:\n\n```text\n" + detail.rstrip() + "\n```\n"
+    return line
+
+
 def current_findings(ctx: StageContext, path: str) -> list[str]:
-    art = inputs.require(ctx, "verification", needed_by=f"repair_file({path!r})")
-    verification = Verification.model_validate_json(art.content)
-    out = []
-    for f in verification.findings:
-        if f.file != path or f.severity == "info":
-            continue
-        line = (
-            f"- line {f.line}: [{f.kind}, {f.severity}] {f.message}"
-            if f.line
-            else f"- [{f.kind}, {f.severity}] {f.message}"
+    """The latest verification's findings in `path`, only when it checked the file as it is now."""
+    from papercoder_mcp.pipeline import verification as checks  # the pipeline imports the stages
+
+    found = checks.latest(ctx.store, ctx.run_id)
+    if found is None:
+        raise MissingInput(f"repair_file({path!r}) needs a verification of the files: call verify_repo first")
+    code = inputs.require(ctx, "code", path, needed_by=f"repair_file({path!r})")
+    checked = found.key.files.get(f"code:{path}")
+    same = checked == code.version or (
+        checked is not None
+        and ctx.store.get_artifact(ctx.run_id, "code", path, checked).content == code.content
+    )
+    if not same:
+        raise MissingInput(
+            f"the verification findings of {path} are older than its code: call verify_repo again first"
         )
-        if f.kind in EXECUTED_KINDS and f.detail:
-            detail = f.detail if len(f.detail) <= DETAIL_CHARS else "...\n" + f.detail[-DETAIL_CHARS:]
-            line += "\n\n  What ran and how it failed:\n\n```text\n" + detail.rstrip() + "\n```\n"
-        out.append(line)
-    return out
+    return [_finding_line(f) for f in found.verification.findings if f.file == path and f.severity != "info"]
 
 
 def test_baseline(ctx: StageContext, path: str) -> str | None:

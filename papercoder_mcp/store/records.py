@@ -7,18 +7,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-ArtifactKind = Literal[
-    "paper",
-    "plan",
-    "architecture",
-    "file_order",
-    "config",
-    "analysis",
-    "code",
-    "verification",
-    "evaluation",
-    "critique",
-]
 ArtifactFormat = Literal["markdown", "json", "yaml", "text", "python", "code"]
 
 
