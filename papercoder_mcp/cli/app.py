@@ -172,7 +172,10 @@ class OutputFormat(StrEnum):
 @app.command()
 def parse(
     paper: Annotated[
-        Path, typer.Argument(help="A .pdf, .tex, .md/.txt, a LaTeX source directory or an arXiv .tar.gz")
+        Path,
+        typer.Argument(
+            help="A .pdf, .tex, .md/.txt, a LaTeX source directory or an arXiv .tar.gz, or an arXiv id or URL"
+        ),
     ],
     format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Markdown or the Paper model as JSON")
@@ -187,8 +190,14 @@ def parse(
 ) -> None:
     """Parse a paper and print it as Markdown (or JSON); --save keeps it in the store as a new run."""
     from papercoder_mcp.paper import parse_document
+    from papercoder_mcp.pipeline.ingest import ingest_arxiv, is_arxiv, read_arxiv
 
-    parsed = parse_document(paper)
+    arxiv_id = is_arxiv(paper)
+    if arxiv_id is not None:
+        with open_store() as store:
+            parsed, download = read_arxiv(arxiv_id, store)
+    else:
+        parsed = parse_document(paper)
     for warning in parsed.warnings:
         warn(warning)
 
@@ -210,7 +219,11 @@ def parse(
     else:
         typer.echo(text, nl=False)
 
-    if save:
+    if save and arxiv_id is not None:
+        with open_store() as store:
+            run_id = ingest_arxiv(store, arxiv_id, fetch=lambda _id: download)[0].id
+        info(f"saved as run {run_id}")
+    elif save:
         run_id = save_paper(paper, parsed)
         info(f"saved as run {run_id}")
 

@@ -104,19 +104,25 @@ def check_paper_input(paper: Path) -> None:
 
 
 def _find_or_start_run(store: Store, paper: Path | None, resume: str | None, new: bool) -> str:
-    from papercoder_mcp.pipeline.ingest import ingest_paper, source_hash
+    from papercoder_mcp.paper.arxiv import source_name
+    from papercoder_mcp.pipeline.ingest import ingest_paper, is_arxiv, source_hash
 
     if resume:
         run = store.get_run(resume)
         info(f"resuming run {run.id} ({run.title})")
         return run.id
     assert paper is not None  # checked by the caller before the key check
+    arxiv_id = is_arxiv(paper)
     if not new:
-        earlier = store.find_runs_by_source(source_hash(paper))
+        earlier = (
+            store.find_runs_by_source_name(source_name(arxiv_id))
+            if arxiv_id
+            else store.find_runs_by_source(source_hash(paper))
+        )
         if earlier:
             info(f"resuming run {earlier[0].id} for this paper (pass --new to start over)")
             return earlier[0].id
-    run, parsed = ingest_paper(store, paper)
+    run, parsed = ingest_paper(store, f"arxiv:{arxiv_id}" if arxiv_id else paper)
     for w in parsed.warnings:
         warn(w)
     info(f"started run {run.id}: {run.title}")
@@ -136,7 +142,9 @@ def _dry_run(
 ) -> None:
     from papercoder_mcp.paper import Paper, parse_document
     from papercoder_mcp.pipeline.estimate import estimate_run
+    from papercoder_mcp.pipeline.ingest import is_arxiv, read_arxiv
     from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL
+    from papercoder_mcp.samplers.base import PDF_TOKENS_PER_PAGE
     from papercoder_mcp.stages import StageContext
     from papercoder_mcp.stages.inputs import file_order
 
@@ -148,12 +156,24 @@ def _dry_run(
                 files = len(file_order(StageContext(store=store, run_id=resume)).files)
             except PaperCoderError:
                 files = None
+    elif paper is not None and is_arxiv(paper):
+        with open_store() as store:  # a download kept by an earlier run is reused, not fetched again
+            parsed, _ = read_arxiv(str(is_arxiv(paper)), store)
     elif paper is not None:
         check_paper_input(paper)
         parsed = parse_document(paper)
     else:
         fail("give a paper (or --resume RUN) to estimate")
-    est = estimate_run(parsed, model or DEFAULT_MODEL, files, refine=refine, repair_rounds=repair_rounds)
+    pdf_pages: int | None = None
+    if resume:
+        from papercoder_mcp.pipeline.originals import documents_enabled, original_info
+
+        with open_store() as store:
+            pdf = original_info(store, resume)
+        pdf_pages = pdf.pages if pdf is not None and pdf.sendable and documents_enabled() else 0
+    est = estimate_run(
+        parsed, model or DEFAULT_MODEL, files, refine=refine, repair_rounds=repair_rounds, pdf_pages=pdf_pages
+    )
     table = Table(title=f"Planned calls ({est.model}); nothing was sent to a model")
     table.add_column("stage", no_wrap=True)
     table.add_column("file", no_wrap=True)
@@ -169,6 +189,11 @@ def _dry_run(
             format_cost(c.cost_usd),
         )
     console.print(table)
+    if est.pdf_pages:
+        console.print(
+            f"The model also reads the {est.pdf_pages}-page PDF as a document "
+            f"(counted at {PDF_TOKENS_PER_PAGE:,} tokens a page, cached with the paper)."
+        )
     if est.files_assumed:
         console.print(f"The file count is not known before design_architecture; assumed {est.files} files.")
     if est.repair_note:
@@ -247,7 +272,9 @@ def _summary(result: PipelineResult, display: _Display) -> None:
 def full(
     paper: Annotated[
         Path | None,
-        typer.Argument(help="The paper: .pdf, .tex, .md, LaTeX dir or .tar.gz", show_default=False),
+        typer.Argument(
+            help="The paper: .pdf, .tex, .md, LaTeX dir or .tar.gz, or an arXiv id or URL", show_default=False
+        ),
     ] = None,
     out: Annotated[
         Path | None,

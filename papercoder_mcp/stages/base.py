@@ -85,8 +85,14 @@ class StageResult(BaseModel):
 
 
 def request_hash(request: SampleRequest) -> str:
-    """Identity of a request's inputs: what the model reads, not how many tokens it may write."""
-    return canonical_hash(request.model_dump(include={"system", "prefix", "prompt", "output_schema"}))
+    """Identity of a request's inputs: what the model reads, not how many tokens it may write.
+
+    Documents count by their hash, and only when there are some, so requests without a PDF keep the
+    hashes they had before documents existed (their stored artifacts stay fresh)."""
+    fields: set[str] = {"system", "prefix", "prompt", "output_schema"}
+    if request.documents:
+        fields.add("documents")
+    return canonical_hash(request.model_dump(include=fields))
 
 
 def guidance_block(text: str) -> str:
@@ -107,8 +113,15 @@ class Stage(ABC):
     def prepare(self, ctx: StageContext, key: str = "") -> Prepared:
         guidance = stored_guidance(ctx, self.name, key)
         request = self.build_request(ctx, key, guidance)
+        documents = request.documents
+        if request.prefix and not documents:
+            # Every prefix starts with the paper (inputs.prefix), so the typeset original goes with it.
+            from papercoder_mcp.stages.inputs import documents as paper_documents
+
+            documents = paper_documents(ctx)
         request = request.model_copy(
             update={
+                "documents": documents,
                 "stage": self.name,
                 "key": key,
                 "system": prompts.load("system"),
@@ -238,7 +251,7 @@ def estimate_request_cost(sampler: Sampler, request: SampleRequest) -> float:
 
     tokens_in = estimate_tokens(
         request.system + request.user_text() + "".join(t.text for t in request.followups)
-    )
+    ) + sum(d.token_estimate() for d in request.documents if d.data)
     est = estimate_cost(sampler.model, tokens_in, EXPECTED_OUTPUT_TOKENS.get(request.stage, 2_000))
     return est or 0.0
 
@@ -252,7 +265,11 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
     sampler = ctx.sampler
     if sampler is None:
         raise StageError(f"{stage.name}: no model is configured (set ANTHROPIC_API_KEY or choose a sampler)")
-    request = prepared.request
+    from papercoder_mcp.pipeline.originals import with_document_data
+
+    request = with_document_data(
+        ctx.store, ctx.run_id, prepared.request, bool(getattr(sampler, "reads_documents", False))
+    )
     total_cost: float | None = 0.0
     calls = 0
     errors: list[str] = []

@@ -18,8 +18,9 @@ ArtifactKind = Literal[
     "verification",
     "evaluation",
     "critique",
+    "original",  # the paper as given, bytes in base64: key "pdf" (the PDF), "source" (an arXiv e-print)
 ]
-ArtifactFormat = Literal["markdown", "json", "yaml", "text", "python", "code"]
+ArtifactFormat = Literal["markdown", "json", "yaml", "text", "python", "code", "base64"]
 
 
 class Run(BaseModel):
