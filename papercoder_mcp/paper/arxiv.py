@@ -159,13 +159,13 @@ def _get(client: httpx.Client, url: str, arxiv_id: str, cap: int, timeout: float
                 return response.status_code, b"", ctype
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > cap:
-                _too_large(arxiv_id, url, int(declared), cap)
+                _too_large(arxiv_id, url, int(declared), cap, exact=True)
             chunks: list[bytes] = []
             size = 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > cap:
-                    _too_large(arxiv_id, url, size, cap)
+                    _too_large(arxiv_id, url, size, cap, exact=False)
                 chunks.append(chunk)
             return 200, b"".join(chunks), ctype
     except httpx.TimeoutException as exc:
@@ -180,10 +180,10 @@ def _get(client: httpx.Client, url: str, arxiv_id: str, cap: int, timeout: float
         ) from exc
 
 
-def _too_large(arxiv_id: str, url: str, size: int, cap: int) -> None:
+def _too_large(arxiv_id: str, url: str, size: int, cap: int, *, exact: bool) -> None:
     raise PaperFetchError(
-        f"arXiv {arxiv_id}: {url} is larger than the {cap / 2**20:g} MB download cap "
-        f"({'at least ' if size <= cap else ''}{size / 2**20:.1f} MB); raise {MAX_BYTES_ENV} to allow it"
+        f"arXiv {arxiv_id}: {url} is larger than the {cap / 2**20:.3g} MB download cap "
+        f"({'' if exact else 'at least '}{size / 2**20:.3g} MB); raise {MAX_BYTES_ENV} to allow it"
     )
 
 
