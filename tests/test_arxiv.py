@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import socket
 import tarfile
@@ -42,8 +43,9 @@ and Eq.~\eqref{eq:loss} is minimised, as Section~\ref{sec:method} says.
 
 
 def source_tarball() -> bytes:
+    """The e-print as arXiv ships it (a .tar.gz), byte-identical on every call (gzip mtime 0)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tf:
         data = MAIN_TEX.encode()
         info = tarfile.TarInfo("main.tex")
         info.size = len(data)
