@@ -442,7 +442,9 @@ def _document(block: Mapping[str, Any]) -> dict[str, Any]:
 
 def request_text(body: Mapping[str, Any]) -> str:
     """System prompt and every message's text, in order: what a responder usually matches on."""
-    return "\n\n".join(text for text, _, _ in _segments({**body, "tools": None, "output_config": None}) if text)
+    return "\n\n".join(
+        text for text, _, _ in _segments({**body, "tools": None, "output_config": None}) if text
+    )
 
 
 def last_user_text(body: Mapping[str, Any]) -> str:

@@ -152,7 +152,9 @@ class TestReferences:
     def test_other_things_are_not_arxiv(self, text: str) -> None:
         assert parse_arxiv_ref(text) is None
 
-    def test_a_local_file_named_like_an_id_wins(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_local_file_named_like_an_id_wins(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         (tmp_path / "2401.01967").mkdir()
         (tmp_path / "2401.01967" / "main.tex").write_text(MAIN_TEX)
         monkeypatch.chdir(tmp_path)
@@ -165,7 +167,9 @@ class TestSourceFirst:
     def test_the_latex_source_is_parsed_and_kept_so_it_is_fetched_once(
         self, arxiv: FakeArxiv, tmp_path: Path
     ) -> None:
-        arxiv.routes["/e-print/2401.01967"] = Route(body=source_tarball(), content_type="application/x-eprint-tar")
+        arxiv.routes["/e-print/2401.01967"] = Route(
+            body=source_tarball(), content_type="application/x-eprint-tar"
+        )
         store = Store(tmp_path / "s.db")
         run, paper = ingest_paper(store, "arxiv:2401.01967")
         assert paper.source_format == "latex"
@@ -193,7 +197,9 @@ class TestSourceFirst:
         assert info is not None and info.pages == paper.page_count and info.arxiv_id == "2401.00001v2"
         assert arxiv.hits == ["/e-print/2401.00001v2"]
 
-    def test_no_source_falls_back_to_the_pdf(self, arxiv: FakeArxiv, tmp_path: Path, pdf_bytes: bytes) -> None:
+    def test_no_source_falls_back_to_the_pdf(
+        self, arxiv: FakeArxiv, tmp_path: Path, pdf_bytes: bytes
+    ) -> None:
         arxiv.routes["/pdf/hep-th/9901001"] = Route(body=pdf_bytes, content_type="application/pdf")
         run, paper = ingest_paper(Store(tmp_path / "s.db"), "hep-th/9901001")
         assert paper.source_format == "pdf"
@@ -238,11 +244,15 @@ class TestErrors:
     ) -> None:
         arxiv.routes["/e-print/2401.01967"] = Route(body=b"\x1f\x8b" + b"x" * 20_000, chunked=chunked)
         monkeypatch.setenv("PAPERCODER_ARXIV_MAX_MB", "0.01")
-        with pytest.raises(PaperFetchError, match="larger than the 0.01 MB download cap.*PAPERCODER_ARXIV_MAX_MB"):
+        with pytest.raises(
+            PaperFetchError, match="larger than the 0.01 MB download cap.*PAPERCODER_ARXIV_MAX_MB"
+        ):
             ingest_paper(Store(tmp_path / "s.db"), "2401.01967")
 
     def test_an_html_page_is_not_a_source(self, arxiv: FakeArxiv) -> None:
-        arxiv.routes["/e-print/2401.01967"] = Route(body=b"<!DOCTYPE html><p>oops</p>", content_type="text/html")
+        arxiv.routes["/e-print/2401.01967"] = Route(
+            body=b"<!DOCTYPE html><p>oops</p>", content_type="text/html"
+        )
         with pytest.raises(PaperFetchError, match="HTML page"):
             fetch_arxiv("2401.01967")
 

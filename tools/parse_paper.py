@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio
-
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations

@@ -33,9 +33,7 @@ def note_prompt_omissions(paper: Paper) -> None:
     """Say in the warnings which parts stay out of prompts (they stay in the stored paper)."""
     left = [x for x in paper.prompt_omissions() if not x.startswith("References (")]
     if left:
-        paper.warnings.append(
-            "left out of the prompts, kept in the stored paper: " + "; ".join(left)
-        )
+        paper.warnings.append("left out of the prompts, kept in the stored paper: " + "; ".join(left))
 
 
 def _parse(p: Path) -> Paper:

@@ -140,7 +140,9 @@ def fetch_arxiv(
             return Download(arxiv_id, "pdf", pdf, pdf_url)
         if pdf_status == 200:
             _check_source(arxiv_id, pdf, pdf_ctype)  # a withdrawal notice says so; other bodies too
-            raise PaperFetchError(f"arXiv {arxiv_id}: {pdf_url} did not return a PDF ({pdf_ctype or 'no type'})")
+            raise PaperFetchError(
+                f"arXiv {arxiv_id}: {pdf_url} did not return a PDF ({pdf_ctype or 'no type'})"
+            )
         if pdf_status == 404 and status == 404:
             raise PaperFetchError(
                 f"arXiv has no paper {arxiv_id!r} (HTTP 404 for its source and its PDF); check the id "

@@ -101,7 +101,9 @@ def cached_download(store: Store, arxiv_id: str) -> Download | None:
             art = store.find_artifact(run.id, ORIGINAL, key)
             if art is not None:
                 data = base64.b64decode(art.content)
-                return Download(arxiv_id, "pdf" if key == PDF_KEY else "source", data, str(art.metadata.get("url", "")))
+                return Download(
+                    arxiv_id, "pdf" if key == PDF_KEY else "source", data, str(art.metadata.get("url", ""))
+                )
     return None
 
 
@@ -119,7 +121,9 @@ def read_arxiv(
             paper = parse_document(file)
         except PaperParseError as exc:
             what = "LaTeX source" if download.kind == "source" else "PDF"
-            raise PaperParseError(f"arXiv {arxiv_id}: its {what} ({download.url}) cannot be read: {exc}") from exc
+            raise PaperParseError(
+                f"arXiv {arxiv_id}: its {what} ({download.url}) cannot be read: {exc}"
+            ) from exc
     paper.source = source_name(arxiv_id)
     paper.warnings.insert(
         0,

@@ -102,7 +102,9 @@ def paper_documents(store: Store, run_id: str, paper: Paper) -> list[Document]:
     ]
 
 
-def with_document_data(store: Store, run_id: str, request: SampleRequest, reads_documents: bool) -> SampleRequest:
+def with_document_data(
+    store: Store, run_id: str, request: SampleRequest, reads_documents: bool
+) -> SampleRequest:
     """The request as a sampler gets it: document bytes filled in for one that reads them, else no documents."""
     if not request.documents:
         return request

@@ -30,7 +30,7 @@ from papercoder_mcp.server.client_sampling import (
     collect,
     dump_state,
     request_key,
-    to_create_message,
+    sampling_request,
 )
 from papercoder_mcp.server.handoff import make_handoff
 from papercoder_mcp.server.results import PipelineOutcome, PipelineToolResult, StageToolResult
@@ -208,7 +208,7 @@ async def drive_stage(
             await app.changed(run_id, stage.kind, key)
             return shape_result(app, run_id, result, "anthropic")
         if mode == "sampling":
-            request = {request_key(prepared, 0): to_create_message(prepared.request)}
+            request = {request_key(prepared, 0): await sampling_request(app.store, run_id, prepared.request)}
             return InputRequiredResult(input_requests=request, request_state=dump_state(RoundState(round=1)))
         return StageToolResult(
             run_id=run_id,
@@ -336,7 +336,7 @@ async def _pipeline_sampling(app: App, ctx: Context, run_id: str) -> PipelineToo
         if f"{stage.name}|{key}" in asked:
             continue
         prepared = stage.prepare(sctx, key)
-        requests[request_key(prepared, 0)] = to_create_message(prepared.request)
+        requests[request_key(prepared, 0)] = await sampling_request(app.store, run_id, prepared.request)
     if not requests:
         return result(
             "failed", "no step can run; see get_run for what is missing", [f"get_run(run_id={run_id!r})"]
