@@ -108,7 +108,10 @@ def render_markdown(paper: Paper, include_references: bool = True) -> str:
         _render_section(section, out)
     if paper.footnotes:
         out.append("## Footnotes")
-        out.extend(f"- {f}" for f in paper.footnotes)
+        if paper.source_format == "latex":  # the text carries their markers, [^1], [^2], ...
+            out.extend(f"[^{i}]: {f}" for i, f in enumerate(paper.footnotes, start=1))
+        else:
+            out.extend(f"- {f}" for f in paper.footnotes)
     if include_references and paper.references:
         out.append("## References")
         out.extend(f"- {r}" for r in paper.references)
