@@ -103,6 +103,8 @@ class Stage(ABC):
     name: str
     kind: str
     per_file: bool = False
+    # Whether the original PDF goes with the paper in the prefix (samplers that read documents get it).
+    reads_original: bool = True
 
     @abstractmethod
     def build_request(self, ctx: StageContext, key: str, guidance: str) -> SampleRequest: ...
@@ -114,7 +116,7 @@ class Stage(ABC):
         guidance = stored_guidance(ctx, self.name, key)
         request = self.build_request(ctx, key, guidance)
         documents = request.documents
-        if request.prefix and not documents:
+        if request.prefix and not documents and self.reads_original:
             # Every prefix starts with the paper (inputs.prefix), so the typeset original goes with it.
             from papercoder_mcp.stages.inputs import documents as paper_documents
 
