@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import socket
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.types import BlobResourceContents
 from typer.testing import CliRunner
 
 from papercoder_mcp.cli import app
@@ -268,6 +270,9 @@ class TestSurfaces:
             out = result.structured_content
             assert out is not None and out["source_format"] == "latex"
             assert out["title"] == "Sparse Mixers for Tiny Data"
+            source = (await client.read_resource(f"papercoder://runs/{out['run_id']}/source")).contents[0]
+            assert isinstance(source, BlobResourceContents)
+            assert base64.b64decode(source.blob) == source_tarball()
             bad = await client.call_tool("parse_paper", {"path": "arxiv:2401.99999"})
             assert bad.is_error and "arXiv has no paper" in bad.content[0].text  # type: ignore[union-attr]
         assert store.get_run(out["run_id"]).source == "arxiv:2401.01967v2"

@@ -262,3 +262,10 @@ class TestOnlyThePaperInThePrompt:
             w == "left out of the prompts, kept in the stored paper: Acknowledgments; NeurIPS Paper Checklist"
             for w in paper.warnings
         )
+
+
+def test_the_document_can_be_turned_off(store: Store, pdf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run, paper = ingest_paper(store, pdf)
+    monkeypatch.setenv("PAPERCODER_PDF_DOCUMENT", "0")
+    assert STAGES["make_plan"].prepare(StageContext(store=store, run_id=run.id)).request.documents == []
+    assert estimate_run(paper, "claude-sonnet-5-5").pdf_pages == 0

@@ -59,7 +59,7 @@ BACK_MATTER_RE = re.compile(
 
 def is_back_matter(section: Section) -> bool:
     title = re.sub(r"[\s.:]+$", "", re.sub(r"\s+", " ", section.title.strip()))
-    return bool(BACK_MATTER_RE.match(title)) or "checklist" in title.lower()
+    return bool(BACK_MATTER_RE.match(title))
 
 
 def back_matter(paper: Paper) -> list[Section]:

@@ -75,9 +75,11 @@ def estimate_run(
     out = EXPECTED_OUTPUT_TOKENS
     system = estimate_tokens(prompts.load("system"))
     if pdf_pages is None:
-        from papercoder_mcp.pipeline.originals import MAX_DOCUMENT_PAGES
+        from papercoder_mcp.pipeline.originals import MAX_DOCUMENT_PAGES, documents_enabled
 
-        sendable = paper.source_format == "pdf" and paper.page_count <= MAX_DOCUMENT_PAGES
+        sendable = (
+            paper.source_format == "pdf" and paper.page_count <= MAX_DOCUMENT_PAGES and documents_enabled()
+        )
         pdf_pages = paper.page_count if sendable else 0
     # The document sits in the cached prefix with the paper text, so it is priced like it.
     paper_tokens = estimate_tokens(paper.prompt_markdown()) + pdf_pages * PDF_TOKENS_PER_PAGE

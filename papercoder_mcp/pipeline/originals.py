@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,6 +27,7 @@ SOURCE_KEY = "source"
 # The Messages API takes PDFs of at most 100 pages in a request of at most 32 MB; base64 adds a third.
 MAX_DOCUMENT_PAGES = 100
 MAX_DOCUMENT_BYTES = 22 * 1024 * 1024
+DOCUMENT_ENV = "PAPERCODER_PDF_DOCUMENT"
 
 
 class OriginalInfo(BaseModel):
@@ -87,10 +89,15 @@ def load_original(store: Store, run_id: str, key: str = PDF_KEY) -> bytes | None
     return base64.b64decode(art.content) if art is not None else None
 
 
+def documents_enabled() -> bool:
+    """`PAPERCODER_PDF_DOCUMENT=0` keeps prompts text-only (the PDF roughly triples a prefix's tokens)."""
+    return os.environ.get(DOCUMENT_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def paper_documents(store: Store, run_id: str, paper: Paper) -> list[Document]:
     """The run's PDF as a prompt document (without its bytes), or nothing when there is none or it is too big."""
     info = original_info(store, run_id, PDF_KEY)
-    if info is None or not info.sendable:
+    if info is None or not info.sendable or not documents_enabled():
         return []
     return [
         Document(
