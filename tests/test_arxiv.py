@@ -287,3 +287,22 @@ class TestSurfaces:
         result = CliRunner().invoke(app, ["parse", "2401.99999"])
         assert result.exit_code != 0
         assert "arXiv has no paper '2401.99999'" in result.output
+
+
+def test_an_unreadable_source_falls_back_to_the_pdf(
+    arxiv: FakeArxiv, tmp_path: Path, pdf_bytes: bytes
+) -> None:
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tf:
+        info = tarfile.TarInfo("figure.eps")  # a source archive with no .tex in it
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"eps"))
+    arxiv.routes["/e-print/2401.01967"] = Route(body=buf.getvalue())
+    arxiv.routes["/pdf/2401.01967"] = Route(body=pdf_bytes, content_type="application/pdf")
+    store = Store(tmp_path / "s.db")
+    run, paper = ingest_paper(store, "2401.01967")
+    assert paper.source_format == "pdf"
+    assert paper.warnings[0].startswith("the arXiv LaTeX source of 2401.01967 could not be read (")
+    assert load_original(store, run.id, "pdf") == pdf_bytes and load_original(store, run.id, "source") is None
+    ingest_paper(store, "2401.01967")
+    assert arxiv.hits == ["/e-print/2401.01967", "/pdf/2401.01967"]  # the second run reused the PDF

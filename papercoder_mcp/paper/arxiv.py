@@ -114,8 +114,11 @@ def fetch_arxiv(
     timeout: float = DEFAULT_TIMEOUT_S,
     limit: int | None = None,
     transport: httpx.BaseTransport | None = None,
+    pdf_only: bool = False,
 ) -> Download:
-    """The paper's e-print source, else its PDF. Blocking: call it from a worker thread on a server."""
+    """The paper's e-print source, else its PDF (only the PDF with `pdf_only`).
+
+    Blocking: call it from a worker thread on a server."""
     root = (base or base_url()).rstrip("/")
     cap = limit if limit is not None else max_bytes()
     with httpx.Client(
@@ -125,7 +128,7 @@ def fetch_arxiv(
         transport=transport,
     ) as client:
         eprint_url = f"{root}/e-print/{arxiv_id}"
-        status, data, ctype = _get(client, eprint_url, arxiv_id, cap, timeout)
+        status, data, ctype = (404, b"", "") if pdf_only else _get(client, eprint_url, arxiv_id, cap, timeout)
         if status == 200:
             if data.startswith(b"%PDF"):
                 return Download(arxiv_id, "pdf", data, eprint_url)  # a PDF-only submission
@@ -143,7 +146,7 @@ def fetch_arxiv(
             raise PaperFetchError(
                 f"arXiv {arxiv_id}: {pdf_url} did not return a PDF ({pdf_ctype or 'no type'})"
             )
-        if pdf_status == 404 and status == 404:
+        if pdf_status == 404 and status == 404 and not pdf_only:
             raise PaperFetchError(
                 f"arXiv has no paper {arxiv_id!r} (HTTP 404 for its source and its PDF); check the id "
                 "(e.g. 2401.01967, 2401.01967v2, hep-th/9901001)"

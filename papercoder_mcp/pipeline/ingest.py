@@ -114,24 +114,33 @@ def read_arxiv(
     download = cached_download(store, arxiv_id) if store is not None else None
     if download is None:
         download = (fetch or fetch_arxiv)(arxiv_id)
-    with tempfile.TemporaryDirectory(prefix="papercoder-arxiv-") as tmp:
-        file = Path(tmp) / (file_stem(arxiv_id) + download.suffix)
-        file.write_bytes(download.data)
-        try:
-            paper = parse_document(file)
-        except PaperParseError as exc:
+    note = (
+        f"read from the arXiv LaTeX source of {arxiv_id}"
+        if download.kind == "source"
+        else f"arXiv has no LaTeX source for {arxiv_id}; read its PDF"
+    )
+    try:
+        paper = _parse_download(download)
+    except PaperParseError as exc:
+        if download.kind != "source" or fetch is not None:
             what = "LaTeX source" if download.kind == "source" else "PDF"
             raise PaperParseError(
                 f"arXiv {arxiv_id}: its {what} ({download.url}) cannot be read: {exc}"
             ) from exc
+        # A source the LaTeX reader cannot use (no .tex inside, say): the PDF is the other way in.
+        download = fetch_arxiv(arxiv_id, pdf_only=True)
+        paper = _parse_download(download)
+        note = f"the arXiv LaTeX source of {arxiv_id} could not be read ({exc}); read its PDF"
     paper.source = source_name(arxiv_id)
-    paper.warnings.insert(
-        0,
-        f"read from the arXiv LaTeX source of {arxiv_id}"
-        if download.kind == "source"
-        else f"arXiv has no LaTeX source for {arxiv_id}; read its PDF",
-    )
+    paper.warnings.insert(0, note)
     return paper, download
+
+
+def _parse_download(download: Download) -> Paper:
+    with tempfile.TemporaryDirectory(prefix="papercoder-arxiv-") as tmp:
+        file = Path(tmp) / (file_stem(download.arxiv_id) + download.suffix)
+        file.write_bytes(download.data)
+        return parse_document(file)
 
 
 def ingest_arxiv(
