@@ -283,6 +283,14 @@ class TestSurfaces:
         assert result.exit_code == 0, result.output
         assert "nothing was sent to a model" in result.output
 
+    def test_full_takes_an_arxiv_id_up_to_the_key_check(self, arxiv: FakeArxiv, tmp_path: Path) -> None:
+        from papercoder_mcp.cli.pipeline import default_out_dir
+
+        result = CliRunner().invoke(app, ["full", "arxiv:2401.01967"])
+        assert result.exit_code == 1 and "ANTHROPIC_API_KEY is not set" in result.output
+        assert "no such file" not in result.output
+        assert default_out_dir(Path("hep-th/9901001"), None) == Path.cwd() / "hep-th_9901001-repo"
+
     def test_cli_parse_reports_an_unknown_id_in_one_line(self, arxiv: FakeArxiv) -> None:
         result = CliRunner().invoke(app, ["parse", "2401.99999"])
         assert result.exit_code != 0

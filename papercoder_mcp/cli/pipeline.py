@@ -97,9 +97,12 @@ TimeoutOption = Annotated[
 
 def check_paper_input(paper: Path) -> None:
     """Refuse a paper that is not there before anything else (the key check, a model call) happens."""
-    if not paper.expanduser().exists():
+    from papercoder_mcp.pipeline.ingest import is_arxiv
+
+    if not paper.expanduser().exists() and is_arxiv(paper) is None:
         fail(
-            f"{paper}: no such file or directory (give the path of a .pdf, .tex, .md or LaTeX source folder)"
+            f"{paper}: no such file or directory (give the path of a .pdf, .tex, .md or LaTeX source folder, "
+            "or an arXiv id such as arxiv:2401.01967)"
         )
 
 
@@ -131,6 +134,12 @@ def _find_or_start_run(store: Store, paper: Path | None, resume: str | None, new
 
 def default_out_dir(paper: Path | None, run_id: str | None) -> Path:
     """Where a run's repository goes when --out is not given: beside the paper, else in this directory."""
+    from papercoder_mcp.paper.arxiv import file_stem
+    from papercoder_mcp.pipeline.ingest import is_arxiv
+
+    arxiv_id = is_arxiv(paper) if paper is not None else None
+    if arxiv_id is not None:
+        return Path.cwd() / f"{file_stem(arxiv_id)}-repo"
     if paper is not None:
         folder = paper.expanduser().resolve()
         return (folder if folder.is_dir() else folder.parent) / f"{folder.stem}-repo"
