@@ -56,7 +56,7 @@ class TestStoredOnce:
         assert original_info(store, run.id) is None
         prepared = STAGES["make_plan"].prepare(StageContext(store=store, run_id=run.id))
         assert prepared.request.documents == []
-        # Without documents the input hash is what it was before documents existed: old runs stay fresh.
+        # The input hash is what it was before documents existed: old runs stay fresh.
         fields = prepared.request.model_dump(include={"system", "prefix", "prompt", "output_schema"})
         assert prepared.input_hash == canonical_hash(fields)
 
@@ -266,6 +266,9 @@ class TestOnlyThePaperInThePrompt:
 
 def test_the_document_can_be_turned_off(store: Store, pdf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run, paper = ingest_paper(store, pdf)
+    with_pdf = STAGES["make_plan"].prepare(StageContext(store=store, run_id=run.id))
     monkeypatch.setenv("PAPERCODER_PDF_DOCUMENT", "0")
-    assert STAGES["make_plan"].prepare(StageContext(store=store, run_id=run.id)).request.documents == []
+    without = STAGES["make_plan"].prepare(StageContext(store=store, run_id=run.id))
+    assert with_pdf.request.documents and without.request.documents == []
+    assert with_pdf.input_hash == without.input_hash  # switching it does not make finished steps stale
     assert estimate_run(paper, "claude-sonnet-5-5").pdf_pages == 0

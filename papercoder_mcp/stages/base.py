@@ -87,12 +87,10 @@ class StageResult(BaseModel):
 def request_hash(request: SampleRequest) -> str:
     """Identity of a request's inputs: what the model reads, not how many tokens it may write.
 
-    Documents count by their hash, and only when there are some, so requests without a PDF keep the
-    hashes they had before documents existed (their stored artifacts stay fresh)."""
-    fields: set[str] = {"system", "prefix", "prompt", "output_schema"}
-    if request.documents:
-        fields.add("documents")
-    return canonical_hash(request.model_dump(include=fields))
+    The original PDF (`documents`) is left out: it is stored once per run and never edited, and whether
+    a sampler reads it as typeset (the API does, a client may not) is delivery, like `max_tokens`. So a
+    run's steps stay fresh across samplers and `PAPERCODER_PDF_DOCUMENT`, and old runs keep their hashes."""
+    return canonical_hash(request.model_dump(include={"system", "prefix", "prompt", "output_schema"}))
 
 
 def guidance_block(text: str) -> str:
