@@ -225,6 +225,10 @@ class TestSave:
         assert re.search(r"\b1\b", paper_row)
         assert "cost: $0.0000 over 0 calls" in manifest.stdout
 
+        original = runner.invoke(app, ["show", run_id, "original", "pdf"])
+        assert original.exit_code == 0, original.output
+        assert original.stdout.startswith(f"{pdf.name}: application/pdf, {pdf.stat().st_size:,} bytes, 1 pages")
+
         shown = runner.invoke(app, ["show", run_id, "paper"])
         assert shown.exit_code == 0, shown.output
         assert shown.stdout.rstrip("\n") == stored.to_markdown().rstrip("\n")

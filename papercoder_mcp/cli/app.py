@@ -305,6 +305,14 @@ def show(
         from papercoder_mcp.paper import Paper
 
         text = Paper.model_validate_json(art.content).to_markdown()
+    elif art.format == "base64" and not raw:
+        # The original PDF / e-print: bytes, not for a terminal. Say what it is and where to get it.
+        meta = art.metadata
+        text = (
+            f"{meta.get('filename') or art.key}: {meta.get('media_type', '')}, {meta.get('bytes', 0):,} bytes"
+            + (f", {meta['pages']} pages" if meta.get("pages") else "")
+            + f", sha256 {meta.get('sha256', '')}\n(--raw prints it in base64)\n"
+        )
     else:
         text = art.content
     typer.echo(text, nl=not text.endswith("\n"))
