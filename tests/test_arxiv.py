@@ -26,6 +26,7 @@ from papercoder_mcp.paper.arxiv import fetch_arxiv, parse_arxiv_ref
 from papercoder_mcp.pipeline.ingest import ingest_paper
 from papercoder_mcp.pipeline.originals import load_original, original_info
 from papercoder_mcp.server.build import build_server
+from papercoder_mcp.stages import STAGES, StageContext
 from papercoder_mcp.store import Store
 
 from pdf_fixtures import one_column_paper
@@ -167,11 +168,12 @@ class TestReferences:
 
 class TestSourceFirst:
     def test_the_latex_source_is_parsed_and_kept_so_it_is_fetched_once(
-        self, arxiv: FakeArxiv, tmp_path: Path
+        self, arxiv: FakeArxiv, tmp_path: Path, pdf_bytes: bytes
     ) -> None:
         arxiv.routes["/e-print/2401.01967"] = Route(
             body=source_tarball(), content_type="application/x-eprint-tar"
         )
+        arxiv.routes["/pdf/2401.01967"] = Route(body=pdf_bytes, content_type="application/pdf")
         store = Store(tmp_path / "s.db")
         run, paper = ingest_paper(store, "arxiv:2401.01967")
         assert paper.source_format == "latex"
@@ -181,11 +183,25 @@ class TestSourceFirst:
         assert run.source == "arxiv:2401.01967"
         assert any("LaTeX source of 2401.01967" in w for w in paper.warnings)
         assert load_original(store, run.id, "source") == source_tarball()
-        assert arxiv.hits == ["/e-print/2401.01967"]
+        # The typeset PDF comes too, so the model sees the figures: it goes with the prompts.
+        assert load_original(store, run.id, "pdf") == pdf_bytes
+        prepared = STAGES["make_plan"].prepare(StageContext(store=store, run_id=run.id))
+        assert [d.pages for d in prepared.request.documents] == [2]
+        assert arxiv.hits == ["/e-print/2401.01967", "/pdf/2401.01967"]
 
         again, _ = ingest_paper(store, "https://arxiv.org/abs/2401.01967")
         assert again.id != run.id
-        assert arxiv.hits == ["/e-print/2401.01967"]  # the second run read the stored download
+        assert load_original(store, again.id, "pdf") == pdf_bytes
+        assert arxiv.hits == ["/e-print/2401.01967", "/pdf/2401.01967"]  # the second run read the store
+
+    def test_a_source_without_a_pdf_still_makes_a_run_and_says_so(
+        self, arxiv: FakeArxiv, tmp_path: Path
+    ) -> None:
+        arxiv.routes["/e-print/2401.01967"] = Route(body=source_tarball())
+        store = Store(tmp_path / "s.db")
+        run, paper = ingest_paper(store, "2401.01967")
+        assert paper.source_format == "latex" and load_original(store, run.id, "pdf") is None
+        assert any(w.startswith("the typeset PDF could not be fetched") for w in paper.warnings)
 
     def test_a_pdf_only_submission_is_read_from_the_pdf_the_eprint_returns(
         self, arxiv: FakeArxiv, tmp_path: Path, pdf_bytes: bytes

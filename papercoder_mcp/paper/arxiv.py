@@ -146,7 +146,9 @@ def fetch_arxiv(
             raise PaperFetchError(
                 f"arXiv {arxiv_id}: {pdf_url} did not return a PDF ({pdf_ctype or 'no type'})"
             )
-        if pdf_status == 404 and status == 404 and not pdf_only:
+        if pdf_status == 404 and pdf_only:
+            raise PaperFetchError(f"arXiv serves no PDF for {arxiv_id} (HTTP 404 for {pdf_url})")
+        if pdf_status == 404 and status == 404:
             raise PaperFetchError(
                 f"arXiv has no paper {arxiv_id!r} (HTTP 404 for its source and its PDF); check the id "
                 "(e.g. 2401.01967, 2401.01967v2, hep-th/9901001)"

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from papercoder_mcp.errors import PaperParseError
+from papercoder_mcp.errors import PaperFetchError, PaperParseError
 from papercoder_mcp.paper import Paper, parse_document
 from papercoder_mcp.paper.arxiv import Download, fetch_arxiv, file_stem, parse_arxiv_ref, source_name
 from papercoder_mcp.paper.render import estimate_tokens
@@ -94,10 +94,10 @@ def ingest_paper(
     return create_run_for(store, path, paper, settings), paper
 
 
-def cached_download(store: Store, arxiv_id: str) -> Download | None:
-    """What an earlier run downloaded for this id, so that arXiv is asked once."""
+def cached_download(store: Store, arxiv_id: str, only: str | None = None) -> Download | None:
+    """What an earlier run downloaded for this id (the source before the PDF), so that arXiv is asked once."""
     for run in store.find_runs_by_source_name(source_name(arxiv_id)):
-        for key in (SOURCE_KEY, PDF_KEY):
+        for key in (SOURCE_KEY, PDF_KEY) if only is None else (only,):
             art = store.find_artifact(run.id, ORIGINAL, key)
             if art is not None:
                 data = base64.b64decode(art.content)
@@ -146,8 +146,21 @@ def _parse_download(download: Download) -> Paper:
 def ingest_arxiv(
     store: Store, arxiv_id: str, *, settings: dict[str, object] | None = None, fetch: Fetch | None = None
 ) -> tuple[Run, Paper]:
-    """A new run from an arXiv paper; what was downloaded is kept as the run's original."""
+    """A new run from an arXiv paper; what was downloaded is kept as the run's original.
+
+    A paper read from its LaTeX source also gets its PDF when arXiv has one, so that the model sees the
+    figures as typeset too (a document block with the API, `paper.pdf` in handoff); best effort."""
     paper, download = read_arxiv(arxiv_id, store, fetch)
+    typeset: Download | None = None
+    if download.kind == "source" and fetch is None:
+        typeset = cached_download(store, arxiv_id, PDF_KEY)
+        if typeset is None:
+            try:
+                typeset = fetch_arxiv(arxiv_id, pdf_only=True)
+            except PaperFetchError as exc:
+                paper.warnings.append(
+                    f"the typeset PDF could not be fetched, so the model reads the LaTeX only: {exc}"
+                )
     run = store.create_run(
         title=paper.title or arxiv_id,
         source=source_name(arxiv_id),
@@ -165,4 +178,14 @@ def ingest_arxiv(
         filename=file_stem(arxiv_id) + download.suffix,
         extra={"arxiv_id": arxiv_id, "url": download.url},
     )
+    if typeset is not None:
+        store_original(
+            store,
+            run.id,
+            PDF_KEY,
+            typeset.data,
+            media_type="application/pdf",
+            filename=file_stem(arxiv_id) + ".pdf",
+            extra={"arxiv_id": arxiv_id, "url": typeset.url},
+        )
     return store.get_run(run.id), paper
