@@ -298,6 +298,8 @@ class TestSurfaces:
         result = CliRunner().invoke(app, ["full", "arxiv:2401.01967", "--dry-run"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, result.output
         assert "nothing was sent to a model" in result.output
+        assert "A run also fetches the paper's PDF" in result.output
+        assert arxiv.hits == ["/e-print/2401.01967"]
 
     def test_full_takes_an_arxiv_id_up_to_the_key_check(self, arxiv: FakeArxiv, tmp_path: Path) -> None:
         from papercoder_mcp.cli.pipeline import default_out_dir

@@ -158,6 +158,7 @@ def _dry_run(
     from papercoder_mcp.stages.inputs import file_order
 
     files: int | None = None
+    typeset_note = ""
     if resume:
         with open_store() as store:
             parsed = Paper.model_validate_json(store.get_artifact(resume, "paper").content)
@@ -168,6 +169,12 @@ def _dry_run(
     elif paper is not None and is_arxiv(paper):
         with open_store() as store:  # a download kept by an earlier run is reused, not fetched again
             parsed, _ = read_arxiv(str(is_arxiv(paper)), store)
+        if parsed.source_format == "latex":
+            # A run also fetches the PDF beside the source; a dry run downloads no more than it must.
+            typeset_note = (
+                "A run also fetches the paper's PDF and sends it as a document "
+                f"({PDF_TOKENS_PER_PAGE:,} tokens a page), not counted here."
+            )
     elif paper is not None:
         check_paper_input(paper)
         parsed = parse_document(paper)
@@ -198,6 +205,8 @@ def _dry_run(
             format_cost(c.cost_usd),
         )
     console.print(table)
+    if typeset_note:
+        console.print(typeset_note)
     if est.pdf_pages:
         console.print(
             f"The model also reads the {est.pdf_pages}-page PDF as a document "
