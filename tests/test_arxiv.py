@@ -29,7 +29,7 @@ from papercoder_mcp.server.build import build_server
 from papercoder_mcp.stages import STAGES, StageContext
 from papercoder_mcp.store import Store
 
-from pdf_fixtures import one_column_paper
+from pdf_fixtures import one_column_paper, two_column_paper
 
 MAIN_TEX = r"""\documentclass{article}
 \title{Sparse Mixers for Tiny Data}
@@ -168,8 +168,9 @@ class TestReferences:
 
 class TestSourceFirst:
     def test_the_latex_source_is_parsed_and_kept_so_it_is_fetched_once(
-        self, arxiv: FakeArxiv, tmp_path: Path, pdf_bytes: bytes
+        self, arxiv: FakeArxiv, tmp_path: Path
     ) -> None:
+        pdf_bytes = two_column_paper(tmp_path / "typeset.pdf").read_bytes()
         arxiv.routes["/e-print/2401.01967"] = Route(
             body=source_tarball(), content_type="application/x-eprint-tar"
         )
@@ -186,7 +187,9 @@ class TestSourceFirst:
         # The typeset PDF comes too, so the model sees the figures: it goes with the prompts.
         assert load_original(store, run.id, "pdf") == pdf_bytes
         prepared = STAGES["make_plan"].prepare(StageContext(store=store, run_id=run.id))
-        assert [d.pages for d in prepared.request.documents] == [2]
+        assert [d.pages for d in prepared.request.documents] == [3]
+        # The LaTeX has no page numbers: the pages to show as images are found by their captions.
+        assert prepared.request.documents[0].visual_pages == [2]
         assert arxiv.hits == ["/e-print/2401.01967", "/pdf/2401.01967"]
 
         again, _ = ingest_paper(store, "https://arxiv.org/abs/2401.01967")

@@ -8,6 +8,7 @@ attached as images for client sampling and named as resources in handoff.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import Counter, OrderedDict
 
@@ -38,6 +39,27 @@ def visual_pages(paper: Paper, limit: int = MAX_PAGE_IMAGES) -> list[int]:
             counts[eq.page] += 1
     if paper.page_count:
         counts = Counter({p: n for p, n in counts.items() if 1 <= p <= paper.page_count})
+    ranked = sorted(counts, key=lambda p: (-counts[p], p))[: max(0, limit)]
+    return sorted(ranked)
+
+
+_CAPTION_LINE = re.compile(r"^\s*(Figure|Fig\.|Table|Algorithm)\s+[A-Z]?\d+[.:]", re.MULTILINE)
+
+
+def caption_pages(pdf: bytes, limit: int = MAX_PAGE_IMAGES) -> list[int]:
+    """Pages whose text has figure or table captions (a line starting "Figure 3:"), most captions first.
+
+    For a PDF that was not what the paper was parsed from (the typeset PDF beside an arXiv LaTeX source),
+    where the parsed paper has no page numbers. Plain text extraction: milliseconds a page."""
+    counts: Counter[int] = Counter()
+    try:
+        with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+            for number, page in enumerate(doc, start=1):
+                found = len(_CAPTION_LINE.findall(page.get_text()))
+                if found:
+                    counts[number] = found
+    except (RuntimeError, ValueError):
+        return []
     ranked = sorted(counts, key=lambda p: (-counts[p], p))[: max(0, limit)]
     return sorted(ranked)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from papercoder_mcp.errors import PaperFetchError, PaperParseError
 from papercoder_mcp.paper import Paper, parse_document
 from papercoder_mcp.paper.arxiv import Download, fetch_arxiv, file_stem, parse_arxiv_ref, source_name
+from papercoder_mcp.paper.pages import caption_pages
 from papercoder_mcp.paper.render import estimate_tokens
 from papercoder_mcp.pipeline.originals import (
     ORIGINAL,
@@ -186,6 +187,7 @@ def ingest_arxiv(
             typeset.data,
             media_type="application/pdf",
             filename=file_stem(arxiv_id) + ".pdf",
-            extra={"arxiv_id": arxiv_id, "url": typeset.url},
+            # The LaTeX has no pages: the images to show are found by their captions in the PDF.
+            extra={"arxiv_id": arxiv_id, "url": typeset.url, "visual_pages": caption_pages(typeset.data)},
         )
     return store.get_run(run.id), paper

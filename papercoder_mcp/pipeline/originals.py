@@ -13,7 +13,7 @@ import hashlib
 import os
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from papercoder_mcp.paper.models import Paper
 from papercoder_mcp.paper.pages import page_count, visual_pages
@@ -41,6 +41,10 @@ class OriginalInfo(BaseModel):
     pages: int = 0
     arxiv_id: str = ""
     url: str = ""
+    visual_pages: list[int] = Field(
+        default_factory=list,
+        description="pages with captions, found at ingest when the paper has no page numbers",
+    )
 
     @property
     def sendable(self) -> bool:
@@ -104,7 +108,7 @@ def paper_documents(store: Store, run_id: str, paper: Paper) -> list[Document]:
             sha256=info.sha256,
             pages=info.pages,
             title=paper.title or info.filename,
-            visual_pages=visual_pages(paper),
+            visual_pages=visual_pages(paper) if paper.source_format == "pdf" else info.visual_pages,
         )
     ]
 
