@@ -11,7 +11,6 @@ from pathlib import Path
 from papercoder_mcp.errors import PaperFetchError, PaperParseError
 from papercoder_mcp.paper import Paper, parse_document
 from papercoder_mcp.paper.arxiv import Download, fetch_arxiv, file_stem, parse_arxiv_ref, source_name
-from papercoder_mcp.paper.pages import caption_pages
 from papercoder_mcp.paper.render import estimate_tokens
 from papercoder_mcp.pipeline.originals import (
     ORIGINAL,
@@ -70,7 +69,9 @@ def create_run_for(
     )
     store_paper(store, run.id, paper)
     if paper.source_format == "pdf" and p.is_file():
-        store_original(store, run.id, PDF_KEY, p.read_bytes(), media_type="application/pdf", filename=p.name)
+        store_original(
+            store, run.id, PDF_KEY, p.read_bytes(), media_type="application/pdf", filename=p.name, paper=paper
+        )
     return store.get_run(run.id)
 
 
@@ -177,6 +178,7 @@ def ingest_arxiv(
         download.data,
         media_type=download.media_type,
         filename=file_stem(arxiv_id) + download.suffix,
+        paper=paper,
         extra={"arxiv_id": arxiv_id, "url": download.url},
     )
     if typeset is not None:
@@ -187,7 +189,7 @@ def ingest_arxiv(
             typeset.data,
             media_type="application/pdf",
             filename=file_stem(arxiv_id) + ".pdf",
-            # The LaTeX has no pages: the images to show are found by their captions in the PDF.
-            extra={"arxiv_id": arxiv_id, "url": typeset.url, "visual_pages": caption_pages(typeset.data)},
+            paper=paper,  # read from the LaTeX, so the pages to show are found by their captions
+            extra={"arxiv_id": arxiv_id, "url": typeset.url},
         )
     return store.get_run(run.id), paper

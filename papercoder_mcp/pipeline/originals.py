@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.paper.models import Paper
-from papercoder_mcp.paper.pages import page_count, visual_pages
+from papercoder_mcp.paper.pages import caption_pages, page_count, visual_pages
 from papercoder_mcp.samplers.base import Document, SampleRequest
 from papercoder_mcp.store import Store
 from papercoder_mcp.store.records import Artifact
@@ -41,9 +41,9 @@ class OriginalInfo(BaseModel):
     pages: int = 0
     arxiv_id: str = ""
     url: str = ""
+    title: str = ""
     visual_pages: list[int] = Field(
-        default_factory=list,
-        description="pages with captions, found at ingest when the paper has no page numbers",
+        default_factory=list, description="1-based pages with tables, figures and display equations"
     )
 
     @property
@@ -60,15 +60,26 @@ def store_original(
     *,
     media_type: str,
     filename: str,
+    paper: Paper | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Artifact:
+    """Keep the bytes once; for a PDF, also what prompts need from it without reading it again: its pages,
+    the paper's title, and the pages to show as images (from the parsed paper's page numbers when it was
+    parsed from this PDF, else found by their captions)."""
+    pdf = media_type == "application/pdf"
+    if pdf and paper is not None and paper.source_format == "pdf":
+        shown = visual_pages(paper)
+    else:
+        shown = caption_pages(data) if pdf else []
     info = OriginalInfo(
         key=key,
         media_type=media_type,
         sha256=hashlib.sha256(data).hexdigest(),
         bytes=len(data),
         filename=filename,
-        pages=page_count(data) if media_type == "application/pdf" else 0,
+        pages=page_count(data) if pdf else 0,
+        title=paper.title if paper is not None else "",
+        visual_pages=shown,
         **(extra or {}),
     )
     return store.put_artifact(
@@ -98,8 +109,11 @@ def documents_enabled() -> bool:
     return os.environ.get(DOCUMENT_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def paper_documents(store: Store, run_id: str, paper: Paper) -> list[Document]:
-    """The run's PDF as a prompt document (without its bytes), or nothing when there is none or it is too big."""
+def paper_documents(store: Store, run_id: str) -> list[Document]:
+    """The run's PDF as a prompt document (without its bytes), or nothing when there is none or it is too big.
+
+    Built from the original's metadata alone: every freshness check renders a request, and must not
+    read megabytes or parse the paper again to do it."""
     info = original_info(store, run_id, PDF_KEY)
     if info is None or not info.sendable or not documents_enabled():
         return []
@@ -107,8 +121,8 @@ def paper_documents(store: Store, run_id: str, paper: Paper) -> list[Document]:
         Document(
             sha256=info.sha256,
             pages=info.pages,
-            title=paper.title or info.filename,
-            visual_pages=visual_pages(paper) if paper.source_format == "pdf" else info.visual_pages,
+            title=info.title or info.filename,
+            visual_pages=info.visual_pages,
         )
     ]
 

@@ -80,9 +80,7 @@ def documents(ctx: StageContext) -> list[Document]:
     """The original PDF as a prompt document (bytes left out until a sampler that reads it is called)."""
     from papercoder_mcp.pipeline.originals import paper_documents
 
-    if ctx.store.find_artifact_metadata(ctx.run_id, "original", "pdf") is None:
-        return []
-    return paper_documents(ctx.store, ctx.run_id, paper(ctx))
+    return paper_documents(ctx.store, ctx.run_id)
 
 
 def prefix(ctx: StageContext, upto: int, needed_by: str) -> list[str]:
