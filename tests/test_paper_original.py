@@ -272,3 +272,17 @@ def test_the_document_can_be_turned_off(store: Store, pdf: Path, monkeypatch: py
     assert with_pdf.request.documents and without.request.documents == []
     assert with_pdf.input_hash == without.input_hash  # switching it does not make finished steps stale
     assert estimate_run(paper, "claude-sonnet-5-5").pdf_pages == 0
+
+
+@pytest.mark.anyio
+async def test_the_fake_api_refuses_a_document_that_is_not_a_pdf() -> None:
+    from papercoder_mcp.samplers.base import Document, SampleRequest
+    from papercoder_mcp.samplers.retry import SamplerFailed
+
+    bogus = Document(sha256="x", pages=1, data=base64.b64encode(b"not a pdf").decode())
+    request = SampleRequest(stage="make_plan", system="s", prefix=["paper"], documents=[bogus], prompt="p")
+    with FakeAnthropic() as fake:
+        async with AnthropicSampler(api_key="test", base_url=fake.base_url) as sampler:
+            with pytest.raises(SamplerFailed, match="HTTP 400.*The PDF specified was not valid"):
+                await sampler.sample(request)
+        assert fake.documents == []
