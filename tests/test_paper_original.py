@@ -187,6 +187,24 @@ class TestHandoffAndSampling:
         assert "Pages 1, 2 of the original PDF" in blocks[0].text  # type: ignore[union-attr]
 
     @pytest.mark.anyio
+    async def test_run_pipeline_rounds_carry_the_images_too(self, store: Store, pdf: Path) -> None:
+        callback = ModelCallback()
+        async with Client(build_server(store), sampling_callback=callback) as client:
+            started = await client.call_tool("parse_paper", {"path": str(pdf)})
+            run_id = started.structured_content["run_id"]  # type: ignore[index]
+            for _ in range(3):
+                result = await client.call_tool("run_pipeline", {"run_id": run_id})
+                if result.structured_content["status"] == "complete":  # type: ignore[index]
+                    break
+        assert result.structured_content["status"] == "complete"  # type: ignore[index]
+        with_images = [
+            p
+            for p in callback.asked
+            if any(isinstance(b, ImageContent) for b in p.messages[0].content_as_list)
+        ]
+        assert len(with_images) == len(callback.asked) >= 10  # every step's first ask shows the pages
+
+    @pytest.mark.anyio
     async def test_images_can_be_turned_off(
         self, store: Store, pdf: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
