@@ -254,10 +254,13 @@ class TestErrors:
         with pytest.raises(PaperFetchError, match="cannot reach .*check the network"):
             ingest_paper(Store(tmp_path / "s.db"), "2401.01967")
 
-    def test_a_timeout_says_so(self, arxiv: FakeArxiv) -> None:
+    def test_a_timeout_says_so(
+        self, arxiv: FakeArxiv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         arxiv.routes["/e-print/2401.01967"] = Route(body=source_tarball(), delay=2.0)
+        monkeypatch.setenv("PAPERCODER_ARXIV_TIMEOUT", "0.3")
         with pytest.raises(PaperFetchError, match=r"timed out after 0\.3 s"):
-            fetch_arxiv("2401.01967", timeout=0.3)
+            ingest_paper(Store(tmp_path / "s.db"), "2401.01967")
 
     @pytest.mark.parametrize("chunked", [False, True], ids=["declared", "streamed"])
     def test_an_oversized_download_is_refused(

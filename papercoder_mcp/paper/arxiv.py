@@ -23,6 +23,7 @@ from papercoder_mcp.errors import PaperFetchError
 DEFAULT_BASE_URL = "https://arxiv.org"
 BASE_URL_ENV = "PAPERCODER_ARXIV_URL"
 MAX_BYTES_ENV = "PAPERCODER_ARXIV_MAX_MB"
+TIMEOUT_ENV = "PAPERCODER_ARXIV_TIMEOUT"
 # arXiv caps a submission at 50 MB; twice that leaves room for large PDFs and stops runaway downloads.
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 DEFAULT_TIMEOUT_S = 60.0
@@ -107,11 +108,21 @@ def max_bytes() -> int:
         raise PaperFetchError(f"{MAX_BYTES_ENV}={raw!r} is not a number of megabytes") from None
 
 
+def timeout_s() -> float:
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        return max(0.1, float(raw))
+    except ValueError:
+        raise PaperFetchError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
+
+
 def fetch_arxiv(
     arxiv_id: str,
     *,
     base: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT_S,
+    timeout: float | None = None,
     limit: int | None = None,
     transport: httpx.BaseTransport | None = None,
     pdf_only: bool = False,
@@ -121,6 +132,7 @@ def fetch_arxiv(
     Blocking: call it from a worker thread on a server."""
     root = (base or base_url()).rstrip("/")
     cap = limit if limit is not None else max_bytes()
+    timeout = timeout if timeout is not None else timeout_s()
     with httpx.Client(
         timeout=timeout,
         follow_redirects=True,
