@@ -206,6 +206,14 @@ class TestSourceFirst:
         assert paper.source_format == "latex" and load_original(store, run.id, "pdf") is None
         assert any(w.startswith("the typeset PDF could not be fetched") for w in paper.warnings)
 
+    def test_a_broken_pdf_beside_the_source_is_left_out(self, arxiv: FakeArxiv, tmp_path: Path) -> None:
+        arxiv.routes["/e-print/2401.01967"] = Route(body=source_tarball())
+        arxiv.routes["/pdf/2401.01967"] = Route(body=b"%PDF-1.7 truncated", content_type="application/pdf")
+        store = Store(tmp_path / "s.db")
+        run, paper = ingest_paper(store, "2401.01967")
+        assert load_original(store, run.id, "pdf") is None and len(store.list_runs()) == 1
+        assert any("PDF cannot be opened" in w for w in paper.warnings)
+
     def test_a_pdf_only_submission_is_read_from_the_pdf_the_eprint_returns(
         self, arxiv: FakeArxiv, tmp_path: Path, pdf_bytes: bytes
     ) -> None:

@@ -69,7 +69,7 @@ def page_count(pdf: bytes) -> int:
         with pymupdf.open(stream=pdf, filetype="pdf") as doc:
             return int(doc.page_count)
     except (RuntimeError, ValueError) as exc:
-        raise PaperParseError(f"the stored PDF cannot be opened: {exc}") from exc
+        raise PaperParseError(f"the PDF cannot be opened: {exc}") from exc
 
 
 class _PngCache:

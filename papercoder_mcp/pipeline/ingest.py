@@ -8,9 +8,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from papercoder_mcp.errors import PaperFetchError, PaperParseError
+from papercoder_mcp.errors import PaperParseError
 from papercoder_mcp.paper import Paper, parse_document
 from papercoder_mcp.paper.arxiv import Download, fetch_arxiv, file_stem, parse_arxiv_ref, source_name
+from papercoder_mcp.paper.pages import page_count
 from papercoder_mcp.paper.render import estimate_tokens
 from papercoder_mcp.pipeline.originals import (
     ORIGINAL,
@@ -159,7 +160,9 @@ def ingest_arxiv(
         if typeset is None:
             try:
                 typeset = fetch_arxiv(arxiv_id, pdf_only=True)
-            except PaperFetchError as exc:
+                page_count(typeset.data)  # one that does not open is refused here, before the run exists
+            except PaperParseError as exc:  # PaperFetchError included
+                typeset = None
                 paper.warnings.append(
                     f"the typeset PDF could not be fetched, so the model reads the LaTeX only: {exc}"
                 )
