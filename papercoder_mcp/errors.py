@@ -6,6 +6,7 @@ exit, the MCP server returns it as a tool error.
 
     PaperCoderError
     ├── PaperParseError        the paper cannot be read (missing, corrupt, encrypted, scanned, empty)
+    │   └── PaperFetchError    an arXiv paper could not be downloaded (unknown id, withdrawn, network, cap)
     ├── StoreError             the artifact store cannot do what was asked
     │   ├── RunNotFound        no run with that id
     │   └── ArtifactNotFound   the run has no such artifact (or version)
@@ -28,6 +29,10 @@ class PaperCoderError(Exception):
 
 class PaperParseError(PaperCoderError):
     """The paper could not be read or holds no usable text."""
+
+
+class PaperFetchError(PaperParseError):
+    """A paper named by an arXiv id or URL could not be downloaded."""
 
 
 class StoreError(PaperCoderError):

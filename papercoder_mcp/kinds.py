@@ -50,6 +50,11 @@ KINDS: dict[str, Kind] = {
         Kind(name="critique", per_key=True, description="a refinement's critique of an artifact"),
         Kind(name="evaluation", per_key=True, description="evaluations of the repository"),
         Kind(name="answer", per_key=True, description="a client's answer to a sampling request, by request"),
+        Kind(
+            name="original",
+            per_key=True,
+            description="the paper as given, bytes in base64: key 'pdf' (the PDF), 'source' (an arXiv e-print)",
+        ),
     ]
 }
 

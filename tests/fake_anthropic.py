@@ -16,9 +16,12 @@ A responder is `(request_json) -> reply`. A reply is:
   sent `tools` (a non-object answer goes out as `{"value": answer}`, the sampler's wrapping);
 - a `Reply`, to set text / structured answer / stop reason / usage explicitly.
 
-Usage is plausible: tokens are len(text)/4, and prompt caching is emulated: a prefix ending in a
+Usage is plausible: tokens are len(text)/4 (a PDF `document` block: `PDF_PAGE_TOKENS` a page), and
+prompt caching is emulated: a prefix ending in a
 `cache_control` block that was sent before (same model, identical content) is reported as
-`cache_read_input_tokens`, a new one as `cache_creation_input_tokens`. An answer longer than
+`cache_read_input_tokens`, a new one as `cache_creation_input_tokens`. Document blocks are checked
+like the API checks them (base64 source, `application/pdf`, bytes that open as a PDF) and recorded in
+`fake.documents` (media type, pages, sha256, whether the block carried `cache_control`). An answer longer than
 `max_tokens` is cut there with `stop_reason: "max_tokens"`, like the real API.
 
 The stdlib HTTP server runs in a daemon thread; nothing here needs a network or a key.
@@ -26,6 +29,7 @@ The stdlib HTTP server runs in a daemon thread; nothing here needs a network or 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import json
@@ -42,6 +46,8 @@ from typing import Any
 import pytest
 
 _UNSET: Any = object()
+# What the fake bills a PDF page read as a document block (the real API: 1,500-3,000 text tokens a page).
+PDF_PAGE_TOKENS = 1_500
 
 
 @dataclass
@@ -125,6 +131,7 @@ class FakeAnthropic:
         self.min_cache_tokens = min_cache_tokens  # the real API caches only prefixes above a minimum
         self.requests: list[dict[str, Any]] = []  # every /v1/messages body received, faulted ones too
         self.headers: list[dict[str, str]] = []  # their HTTP headers, lower-cased names
+        self.documents: list[dict[str, Any]] = []  # every valid document block received, in order
         self.faults: deque[Fault] = deque()  # consumed one per /v1/messages request, oldest first
         self._cached: set[str] = set()
         self._lock = threading.Lock()
@@ -174,9 +181,18 @@ class FakeAnthropic:
             return self.faults.popleft() if self.faults else None
 
     def _record(self, body: dict[str, Any], headers: dict[str, str]) -> None:
+        docs: list[dict[str, Any]] = []
+        for message in body.get("messages") or []:
+            for block in message.get("content") or []:
+                if isinstance(block, dict) and block.get("type") == "document":
+                    try:
+                        docs.append(_document(block))
+                    except ValueError:
+                        pass  # rejected with a 400 by _invalid
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
+            self.documents.extend(docs)
 
     def _answer(self, body: dict[str, Any], *, truncate: bool = False) -> dict[str, Any]:
         reply = self.responder(body)
@@ -222,13 +238,12 @@ class FakeAnthropic:
 
     def _usage(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         """Input tokens split into uncached / cache write / cache read, as the real API reports them."""
-        segments = _segments(body)
         digest = hashlib.sha256(model.encode())
         total = 0
         breakpoints: list[tuple[int, str]] = []  # (tokens up to and including the block, prefix key)
-        for text, is_breakpoint in segments:
+        for text, is_breakpoint, tokens in _segments(body):
             digest.update(text.encode())
-            total += _tokens(text)
+            total += tokens
             if is_breakpoint:
                 breakpoints.append((total, digest.hexdigest()))
         read = write = 0
@@ -268,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path = self.path.split("?", 1)[0]
         if path == "/v1/messages/count_tokens":
-            self._send_json(200, {"input_tokens": sum(_tokens(t) for t, _ in _segments(body))})
+            self._send_json(200, {"input_tokens": sum(n for _, _, n in _segments(body))})
             return
         if path != "/v1/messages":
             self._send_error(404, "not_found_error", f"no route {path}")
@@ -339,6 +354,14 @@ def _invalid(body: dict[str, Any]) -> str:
         content = message.get("content")
         blocks = [content] if isinstance(content, str) else content or []
         for block in blocks:
+            if isinstance(block, dict) and block.get("type") == "document":
+                if message.get("role") != "user":
+                    return "messages: document blocks are only allowed in user messages"
+                try:
+                    _document(block)
+                except ValueError as err:
+                    return f"messages: {err}"
+                continue
             text = block if isinstance(block, str) else block.get("text", None)
             if isinstance(text, str) and not text:
                 return "messages: text content blocks must be non-empty"
@@ -349,28 +372,69 @@ def _tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-def _segments(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
-    """The prompt in the order the API caches it (tools, system, messages): (text, has cache_control)."""
-    out: list[tuple[str, bool]] = []
+def _segments(body: Mapping[str, Any]) -> list[tuple[str, bool, int]]:
+    """The prompt in the order the API caches it (tools, system, messages): (text, cache_control, tokens).
+
+    A document block's text is a digest of its bytes (what caching compares), billed per page."""
+    out: list[tuple[str, bool, int]] = []
     fmt = (body.get("output_config") or {}).get("format")
     if fmt:
-        out.append((json.dumps(fmt, sort_keys=True), False))
+        out.append(_seg(json.dumps(fmt, sort_keys=True), False))
     for tool in body.get("tools") or []:
-        out.append((json.dumps(tool, sort_keys=True), bool(tool.get("cache_control"))))
+        out.append(_seg(json.dumps(tool, sort_keys=True), bool(tool.get("cache_control"))))
     system = body.get("system")
     if isinstance(system, str):
-        out.append((system, False))
+        out.append(_seg(system, False))
     elif isinstance(system, list):
-        out.extend((b.get("text", ""), bool(b.get("cache_control"))) for b in system)
+        out.extend(_seg(b.get("text", ""), bool(b.get("cache_control"))) for b in system)
     for message in body.get("messages") or []:
         content = message.get("content")
         if isinstance(content, str):
-            out.append((content, False))
+            out.append(_seg(content, False))
             continue
         for block in content or []:
+            if block.get("type") == "document":
+                doc = _document(block)
+                marker = f"[document {doc['media_type']} sha256={doc['sha256']} pages={doc['pages']}]"
+                out.append((marker, bool(block.get("cache_control")), doc["pages"] * PDF_PAGE_TOKENS))
+                continue
             text = block.get("text") if block.get("type") == "text" else json.dumps(block, sort_keys=True)
-            out.append((text or "", bool(block.get("cache_control"))))
+            out.append(_seg(text or "", bool(block.get("cache_control"))))
     return out
+
+
+def _seg(text: str, breakpoint: bool) -> tuple[str, bool, int]:
+    return text, breakpoint, _tokens(text)
+
+
+def _document(block: Mapping[str, Any]) -> dict[str, Any]:
+    """A document block's facts; ValueError with the API's kind of message when it is not a usable PDF."""
+    import pymupdf
+
+    source = block.get("source") or {}
+    if source.get("type") != "base64":
+        raise ValueError(f"document source type {source.get('type')!r} is not supported by the fake")
+    if source.get("media_type") != "application/pdf":
+        raise ValueError(f"document media_type {source.get('media_type')!r}: only application/pdf")
+    try:
+        data = base64.b64decode(source.get("data") or "", validate=True)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"document data is not valid base64: {err}") from err
+    if not data.startswith(b"%PDF"):
+        raise ValueError("The PDF specified was not valid.")
+    try:
+        with pymupdf.open(stream=data, filetype="pdf") as pdf:
+            pages = pdf.page_count
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"The PDF specified was not valid: {err}") from err
+    return {
+        "media_type": "application/pdf",
+        "pages": pages,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "title": block.get("title", ""),
+        "cache_control": block.get("cache_control"),
+    }
 
 
 # --- responders ---
@@ -378,7 +442,9 @@ def _segments(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
 
 def request_text(body: Mapping[str, Any]) -> str:
     """System prompt and every message's text, in order: what a responder usually matches on."""
-    return "\n\n".join(text for text, _ in _segments({**body, "tools": None, "output_config": None}) if text)
+    return "\n\n".join(
+        text for text, _, _ in _segments({**body, "tools": None, "output_config": None}) if text
+    )
 
 
 def last_user_text(body: Mapping[str, Any]) -> str:

@@ -39,8 +39,8 @@ class ModelCallback:
 
     async def __call__(self, context: ClientRequestContext, params: CreateMessageRequestParams) -> Any:
         self.asked.append(params)
-        first = params.messages[0].content
-        text = first.text if isinstance(first, TextContent) else ""
+        first = params.messages[0].content_as_list
+        text = "\n\n".join(b.text for b in first if isinstance(b, TextContent))
         stage = stage_of(text)
         if stage in self.bad_first:
             self.bad_first.discard(stage)

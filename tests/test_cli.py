@@ -201,7 +201,9 @@ class TestSave:
             assert run.source == str(pdf.resolve())
             assert run.source_hash == hashlib.sha256(pdf.read_bytes()).hexdigest()
             art = store.get_artifact(run_id, "paper")
+            original = store.get_artifact(run_id, "original", "pdf")
         assert (art.format, art.version) == ("json", 1)
+        assert original.format == "base64" and original.metadata["sha256"] == run.source_hash
         stored = Paper.model_validate_json(art.content)
         assert stored.references  # the store keeps the whole paper
         meta = art.metadata
@@ -213,7 +215,7 @@ class TestSave:
         assert listed.exit_code == 0, listed.output
         row = next(line for line in listed.stdout.splitlines() if run_id in line)
         assert "created" in row and "$0.0000" in row
-        assert re.search(r"\b1\b", row)  # one artifact
+        assert re.search(r"\b2\b", row)  # two artifacts: the parsed paper and the original PDF
 
         manifest = runner.invoke(app, ["show", run_id])
         assert manifest.exit_code == 0, manifest.output
@@ -222,6 +224,12 @@ class TestSave:
         paper_row = next(line for line in manifest.stdout.splitlines() if "paper" in line and "json" in line)
         assert re.search(r"\b1\b", paper_row)
         assert "cost: $0.0000 over 0 calls" in manifest.stdout
+
+        original = runner.invoke(app, ["show", run_id, "original", "pdf"])
+        assert original.exit_code == 0, original.output
+        assert original.stdout.startswith(
+            f"{pdf.name}: application/pdf, {pdf.stat().st_size:,} bytes, 1 pages"
+        )
 
         shown = runner.invoke(app, ["show", run_id, "paper"])
         assert shown.exit_code == 0, shown.output

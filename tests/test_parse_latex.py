@@ -206,7 +206,7 @@ and \[ E = mc^2 \] and $$ F = ma $$ and
             "paragraph", "equation", "paragraph", "equation", "paragraph", "equation", "equation", "equation",
         ]  # fmt: skip
         assert blocks[0].text == "The loss $L = \\sum_i \\ell_i$ is minimised:"
-        assert blocks[4].text == "then [eq:loss] and"
+        assert blocks[4].text == "then (1) and"  # \eqref resolved to the equation's number
         assert "$$\nL = \\sum_{i=1}^{n} \\ell(x_i)\n$$ (1)" in paper.to_markdown()
 
 
@@ -260,7 +260,7 @@ See Figure~\ref{fig:arch} and Table~\ref{tab:main}.
             ("caption", "Figure 1", "Figure 1: The *architecture*."),
             ("caption", "Table 1", "Table 1: Main results on **CIFAR**."),
             ("table", "Table 1", self.TABLE),
-            ("paragraph", "", "See Figure [fig:arch] and Table [tab:main]."),
+            ("paragraph", "", "See Figure 1 and Table 1."),
             ("caption", "Figure 2", "Figure 2: Two panels."),
         ]
         assert "> **Table 1:** Main results on **CIFAR**." in paper.to_markdown()
@@ -327,7 +327,7 @@ As shown~\cite{a}.
     def test_thebibliography(self, tmp_path: Path) -> None:
         paper = parse_latex_file(write(tmp_path / "main.tex", doc(self.BIB)))
         assert paper.references == ["[a] A. Author. A *title*. 2020.", "[b] B. Writer, *Other*, 2021."]
-        assert texts(paper.sections[0].blocks) == [("paragraph", "", "As shown [cite: a].")]
+        assert texts(paper.sections[0].blocks) == [("paragraph", "", "As shown [1].")]  # numbered as printed
         md = paper.to_markdown(include_references=False)
         assert "References" not in md and "A. Author" not in md
         assert "## References\n\n- [a] A. Author." in paper.to_markdown()
@@ -527,3 +527,151 @@ class TestTransformerPaper:
         assert paper.equations[2].text == "\\mathrm{FFN}(x)=\\max(0, xW_1 + b_1) W_2 + b_2"
         assert [c.number for c in paper.captions if c.kind == "table"] == ["1", "2", "3", "4"]
         assert len(paper.tables) == 4 and len(paper.footnotes) == 2
+
+    def test_references_resolve_to_the_printed_numbers(self, tex: Path) -> None:
+        paper = parse_latex_file(tex)
+        md = paper.to_markdown()
+        assert "[fig:multi-head-att]" not in md and not re.search(r"\[(sec|fig|tab|eq):", md)
+        assert "as described in section 3.2." in md  # section~\ref{sec:attention}
+        assert re.search(r"Figure 2", md)
+        assert "\ue000" not in md and "\ue001" not in md  # no placeholder survives
+        # No .bbl ships with it: citations keep their keys, and the warnings say so.
+        assert "[cite: hochreiter1997]" in md
+        assert any("citations keep their keys" in w for w in paper.warnings)
+        # Footnote markers in the text have their definitions.
+        assert "small gradients [^1]." in md and "\n[^1]: To illustrate why the dot products" in md
+
+
+CROSSREF = doc(
+    r"""
+\section{Introduction}\label{sec:intro}
+We build on Section~\ref{sec:method}, Eq.~\eqref{eq:loss}, \autoref{fig:arch}, Table~\ref{tab:res}
+and \Cref{eq:second}; see also \ref{sec:appendix-a} and \nameref{sec:method}. A typo: \ref{sec:nowhere}.
+\section{Method}\label{sec:method}
+\subsection{Loss}\label{sec:loss}
+\begin{equation}\label{eq:loss} L = \sum_i \ell_i \end{equation}
+\begin{align}
+a &= b \nonumber \\
+c &= d \label{eq:second}
+\end{align}
+\begin{figure}
+\label{fig:early}% a label before the caption means this figure
+\includegraphics{arch}
+\caption{The architecture.}\label{fig:arch}
+\end{figure}
+\begin{table}
+\caption{Results.}\label{tab:res}
+\begin{tabular}{cc} a & b \\ \end{tabular}
+\end{table}
+Subsection~\ref{sec:loss} and Figure~\ref{fig:early}.
+\begin{theorem}\label{thm:main} Things hold. \end{theorem}
+By Theorem~\ref{thm:main}.
+\appendix
+\section{Proofs}\label{sec:appendix-a}
+Text.
+"""
+)
+
+
+class TestCrossReferences:
+    def test_ref_eqref_autoref_cref_nameref(self) -> None:
+        from papercoder_mcp.paper.latex import parse_latex_text
+
+        paper = parse_latex_text(CROSSREF)
+        intro = paper.sections[0].blocks[0].text
+        assert intro == (
+            "We build on Section 2, Eq. (1), Figure 1, Table 1 and Equation (2); see also A and Method. "
+            "A typo: [sec:nowhere]."
+        )
+        later = [b.text for b in paper.all_sections()[2].blocks if b.kind == "paragraph"]
+        assert "Subsection 2.1 and Figure 1." in later
+        # Theorems are not numbered by the parser: their labels keep their keys, without a warning.
+        assert "By Theorem [thm:main]." in paper.to_markdown()
+        assert paper.warnings == ["references to labels the source never defines, kept as keys: sec:nowhere"]
+
+
+NATBIB_BBL = r"""\begin{thebibliography}{2}
+\providecommand{\natexlab}[1]{#1}
+\bibitem[Vaswani et~al.(2017)Vaswani, Shazeer, and Parmar]{vaswani2017}
+Ashish Vaswani, Noam Shazeer, and Niki Parmar.
+\newblock Attention is all you need.
+\newblock In \emph{NeurIPS}, 2017.
+\bibitem[Ba et~al.(2016)]{ba2016}
+Jimmy Ba, Jamie Kiros, and Geoffrey Hinton.
+\newblock Layer normalization, 2016.
+\end{thebibliography}
+"""
+
+
+class TestCitations:
+    def test_a_natbib_bbl_gives_author_year_citations(self, tmp_path: Path) -> None:
+        write(tmp_path / "main.bbl", NATBIB_BBL)
+        main = write(
+            tmp_path / "main.tex",
+            doc(
+                "\\section{A}\nAttention~\\citep{vaswani2017,ba2016} and \\citet{ghost}.\n\\bibliography{refs}"
+            ),
+        )
+        paper = parse_latex_file(main)
+        text = paper.sections[0].blocks[0].text
+        assert text == "Attention [Vaswani et al., 2017; Ba et al., 2016] and [ghost]."
+        assert len(paper.references) == 2 and paper.references[0].startswith("[vaswani2017] Ashish Vaswani")
+        assert paper.warnings == ["cited keys missing from the bibliography, kept as keys: ghost"]
+
+    def test_a_biblatex_bbl_gives_author_year_citations(self, tmp_path: Path) -> None:
+        bbl = (
+            "\\refsection{0}\n\\entry{vaswani17}{inproceedings}{}\n"
+            "\\name{author}{3}{}{{{family={Vaswani}}}{{family={Shazeer}}}{{family={Parmar}}}}\n"
+            "\\field{title}{Attention}\n\\field{year}{2017}\n\\endentry\n\\endrefsection\n"
+        )
+        write(tmp_path / "paper.bbl", bbl)
+        main = write(tmp_path / "paper.tex", doc("\\section{A}\nAs \\cite{vaswani17}.\n\\printbibliography"))
+        assert parse_latex_file(main).sections[0].blocks[0].text == "As [Vaswani et al., 2017]."
+
+    def test_without_a_bibliography_keys_stay_and_a_warning_says_so(self) -> None:
+        from papercoder_mcp.paper.latex import parse_latex_text
+
+        paper = parse_latex_text(doc("\\section{A}\nAs \\cite{a, b} and \\cite{a}."))
+        assert paper.sections[0].blocks[0].text == "As [cite: a, b] and [cite: a]."
+        assert paper.warnings == [
+            "citations keep their keys ([cite: key], 2 works): no .bbl file or thebibliography names them"
+        ]
+
+
+class TestMacrosFootnotesAuthors:
+    def test_undefined_macros_are_named_in_a_warning(self) -> None:
+        from papercoder_mcp.paper.latex import parse_latex_text
+
+        body = "\\section{A}\nOur \\methodname{} beats \\baseline{} and \\baseline{}; \\ours{} is defined."
+        paper = parse_latex_text(doc(body, preamble="\\newcommand{\\ours}{OURS}"))
+        assert "OURS is defined" in paper.sections[0].blocks[0].text
+        assert paper.warnings == [
+            "macros neither defined in the source nor known to the parser (their arguments kept as text, "
+            "their names dropped): \\baseline (2x), \\methodname"
+        ]
+
+    def test_footnote_markers_have_their_definitions(self) -> None:
+        from papercoder_mcp.paper.latex import parse_latex_text
+
+        paper = parse_latex_text(doc("\\section{A}\nFirst\\footnote{One.} and second\\footnote{Two.}."))
+        md = paper.to_markdown()
+        assert "First[^1] and second[^2]." in md
+        assert "## Footnotes\n\n[^1]: One.\n\n[^2]: Two." in md
+
+    @pytest.mark.parametrize(
+        "author",
+        [
+            r"\author{Alice Smith\thanks{Equal.}\\ MIT\\ \texttt{a@mit.edu} \And Bob Jones\\ CMU}",
+            r"\author[1]{Alice Smith}\author[2]{Bob Jones}\affil[1]{MIT}",
+            r"\author{Alice Smith$^{1}$, Bob Jones$^{2}$\\ $^1$MIT, $^2$CMU}",
+            r"\author{\textbf{Alice Smith}\textsuperscript{1} \quad \textbf{Bob Jones}\textsuperscript{2}}",
+            r"\author{\IEEEauthorblockN{Alice Smith}\IEEEauthorblockA{MIT} \and \IEEEauthorblockN{Bob Jones}}",
+            r"\author{Alice Smith\inst{1} \and Bob Jones\inst{2}}\institute{MIT \and CMU}",
+        ],
+        ids=["neurips", "authblk", "marks", "quad", "ieee", "llncs"],
+    )
+    def test_authors_are_filled(self, author: str) -> None:
+        from papercoder_mcp.paper.latex import parse_latex_text
+
+        paper = parse_latex_text(doc("\\maketitle\n\\section{A}\nText.", preamble=f"\\title{{T}}\n{author}"))
+        assert paper.authors == ["Alice Smith", "Bob Jones"]

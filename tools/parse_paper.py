@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from papercoder_mcp.errors import PaperCoderError
+from papercoder_mcp.paper.render import estimate_tokens
 from papercoder_mcp.pipeline.ingest import ingest_paper
 from papercoder_mcp.server.app import app_of
 from papercoder_mcp.server.results import ParseResult
@@ -24,8 +26,9 @@ async def parse_paper(
     path: Annotated[
         str,
         Field(
-            description="absolute path, on the server's machine, of the paper: a .pdf, a .tex file, a LaTeX "
-            "source directory or arXiv .tar.gz (best: math stays LaTeX), or .md / .txt"
+            description="the paper: an absolute path on the server's machine (a .pdf, a .tex file, a LaTeX "
+            "source directory or arXiv .tar.gz, or .md / .txt), or an arXiv paper as `arxiv:2401.01967`, a bare "
+            "id (2401.01967v2, hep-th/9901001) or an arxiv.org abs/pdf URL (its LaTeX source is fetched first)"
         ),
     ],
     ctx: Context,
@@ -39,7 +42,8 @@ async def parse_paper(
     """
     app = app_of(ctx)
     try:
-        run, paper = ingest_paper(app.store, path)
+        # Parsing is CPU-bound and an arXiv id means a download: both run off the event loop.
+        run, paper = await anyio.to_thread.run_sync(lambda: ingest_paper(app.store, path))
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc
     markdown = paper.to_markdown(include_references=True)
@@ -53,7 +57,7 @@ async def parse_paper(
         outline=paper.outline(),
         characters=len(markdown),
         tokens=paper.token_estimate(include_references=True),
-        tokens_without_references=paper.token_estimate(include_references=False),
+        tokens_without_references=estimate_tokens(paper.prompt_markdown()),
         warnings=paper.warnings,
         resource=f"papercoder://runs/{run.id}/paper",
         next=[f"make_plan(run_id={run.id!r})", f"run_pipeline(run_id={run.id!r})"],

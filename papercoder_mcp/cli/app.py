@@ -180,7 +180,10 @@ class OutputFormat(StrEnum):
 @app.command()
 def parse(
     paper: Annotated[
-        Path, typer.Argument(help="A .pdf, .tex, .md/.txt, a LaTeX source directory or an arXiv .tar.gz")
+        Path,
+        typer.Argument(
+            help="A .pdf, .tex, .md/.txt, a LaTeX source directory or an arXiv .tar.gz, or an arXiv id or URL"
+        ),
     ],
     format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Markdown or the Paper model as JSON")
@@ -195,8 +198,14 @@ def parse(
 ) -> None:
     """Parse a paper and print it as Markdown (or JSON); --save keeps it in the store as a new run."""
     from papercoder_mcp.paper import parse_document
+    from papercoder_mcp.pipeline.ingest import ingest_arxiv, is_arxiv, read_arxiv
 
-    parsed = parse_document(paper)
+    arxiv_id = is_arxiv(paper)
+    if arxiv_id is not None:
+        with open_store() as store:
+            parsed, download = read_arxiv(arxiv_id, store)
+    else:
+        parsed = parse_document(paper)
     for warning in parsed.warnings:
         warn(warning)
 
@@ -218,7 +227,11 @@ def parse(
     else:
         typer.echo(text, nl=False)
 
-    if save:
+    if save and arxiv_id is not None:
+        with open_store() as store:
+            run_id = ingest_arxiv(store, arxiv_id, fetch=lambda _id: download)[0].id
+        info(f"saved as run {run_id}")
+    elif save:
         run_id = save_paper(paper, parsed)
         info(f"saved as run {run_id}")
 
@@ -300,6 +313,14 @@ def show(
         from papercoder_mcp.paper import Paper
 
         text = Paper.model_validate_json(art.content).to_markdown()
+    elif art.format == "base64" and not raw:
+        # The original PDF / e-print: bytes, not for a terminal. Say what it is and where to get it.
+        meta = art.metadata
+        text = (
+            f"{meta.get('filename') or art.key}: {meta.get('media_type', '')}, {meta.get('bytes', 0):,} bytes"
+            + (f", {meta['pages']} pages" if meta.get("pages") else "")
+            + f", sha256 {meta.get('sha256', '')}\n(--raw prints it in base64)\n"
+        )
     else:
         text = art.content
     typer.echo(text, nl=not text.endswith("\n"))

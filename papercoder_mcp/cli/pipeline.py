@@ -97,26 +97,35 @@ TimeoutOption = Annotated[
 
 def check_paper_input(paper: Path) -> None:
     """Refuse a paper that is not there before anything else (the key check, a model call) happens."""
-    if not paper.expanduser().exists():
+    from papercoder_mcp.pipeline.ingest import is_arxiv
+
+    if not paper.expanduser().exists() and is_arxiv(paper) is None:
         fail(
-            f"{paper}: no such file or directory (give the path of a .pdf, .tex, .md or LaTeX source folder)"
+            f"{paper}: no such file or directory (give the path of a .pdf, .tex, .md or LaTeX source folder, "
+            "or an arXiv id such as arxiv:2401.01967)"
         )
 
 
 def _find_or_start_run(store: Store, paper: Path | None, resume: str | None, new: bool) -> str:
-    from papercoder_mcp.pipeline.ingest import ingest_paper, source_hash
+    from papercoder_mcp.paper.arxiv import source_name
+    from papercoder_mcp.pipeline.ingest import ingest_paper, is_arxiv, source_hash
 
     if resume:
         run = store.get_run(resume)
         info(f"resuming run {run.id} ({run.title})")
         return run.id
     assert paper is not None  # checked by the caller before the key check
+    arxiv_id = is_arxiv(paper)
     if not new:
-        earlier = store.find_runs_by_source(source_hash(paper))
+        earlier = (
+            store.find_runs_by_source_name(source_name(arxiv_id))
+            if arxiv_id
+            else store.find_runs_by_source(source_hash(paper))
+        )
         if earlier:
             info(f"resuming run {earlier[0].id} for this paper (pass --new to start over)")
             return earlier[0].id
-    run, parsed = ingest_paper(store, paper)
+    run, parsed = ingest_paper(store, f"arxiv:{arxiv_id}" if arxiv_id else paper)
     for w in parsed.warnings:
         warn(w)
     info(f"started run {run.id}: {run.title}")
@@ -125,6 +134,12 @@ def _find_or_start_run(store: Store, paper: Path | None, resume: str | None, new
 
 def default_out_dir(paper: Path | None, run_id: str | None) -> Path:
     """Where a run's repository goes when --out is not given: beside the paper, else in this directory."""
+    from papercoder_mcp.paper.arxiv import file_stem
+    from papercoder_mcp.pipeline.ingest import is_arxiv
+
+    arxiv_id = is_arxiv(paper) if paper is not None else None
+    if arxiv_id is not None:
+        return Path.cwd() / f"{file_stem(arxiv_id)}-repo"
     if paper is not None:
         folder = paper.expanduser().resolve()
         return (folder if folder.is_dir() else folder.parent) / f"{folder.stem}-repo"
@@ -136,11 +151,14 @@ def _dry_run(
 ) -> None:
     from papercoder_mcp.paper import Paper, parse_document
     from papercoder_mcp.pipeline.estimate import estimate_run
+    from papercoder_mcp.pipeline.ingest import is_arxiv, read_arxiv
     from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL
+    from papercoder_mcp.samplers.base import PDF_TOKENS_PER_PAGE
     from papercoder_mcp.stages import StageContext
     from papercoder_mcp.stages.inputs import file_order
 
     files: int | None = None
+    typeset_note = ""
     if resume:
         with open_store() as store:
             parsed = Paper.model_validate_json(store.get_artifact(resume, "paper").content)
@@ -148,12 +166,30 @@ def _dry_run(
                 files = len(file_order(StageContext(store=store, run_id=resume)).files)
             except PaperCoderError:
                 files = None
+    elif paper is not None and is_arxiv(paper):
+        with open_store() as store:  # a download kept by an earlier run is reused, not fetched again
+            parsed, _ = read_arxiv(str(is_arxiv(paper)), store)
+        if parsed.source_format == "latex":
+            # A run also fetches the PDF beside the source; a dry run downloads no more than it must.
+            typeset_note = (
+                "A run also fetches the paper's PDF and sends it as a document "
+                f"({PDF_TOKENS_PER_PAGE:,} tokens a page), not counted here."
+            )
     elif paper is not None:
         check_paper_input(paper)
         parsed = parse_document(paper)
     else:
         fail("give a paper (or --resume RUN) to estimate")
-    est = estimate_run(parsed, model or DEFAULT_MODEL, files, refine=refine, repair_rounds=repair_rounds)
+    pdf_pages: int | None = None
+    if resume:
+        from papercoder_mcp.pipeline.originals import documents_enabled, original_info
+
+        with open_store() as store:
+            pdf = original_info(store, resume)
+        pdf_pages = pdf.pages if pdf is not None and pdf.sendable and documents_enabled() else 0
+    est = estimate_run(
+        parsed, model or DEFAULT_MODEL, files, refine=refine, repair_rounds=repair_rounds, pdf_pages=pdf_pages
+    )
     table = Table(title=f"Planned calls ({est.model}); nothing was sent to a model")
     table.add_column("stage", no_wrap=True)
     table.add_column("file", no_wrap=True)
@@ -169,6 +205,13 @@ def _dry_run(
             format_cost(c.cost_usd),
         )
     console.print(table)
+    if typeset_note:
+        console.print(typeset_note)
+    if est.pdf_pages:
+        console.print(
+            f"The model also reads the {est.pdf_pages}-page PDF as a document "
+            f"(counted at {PDF_TOKENS_PER_PAGE:,} tokens a page, cached with the paper)."
+        )
     if est.files_assumed:
         console.print(f"The file count is not known before design_architecture; assumed {est.files} files.")
     if est.repair_note:
@@ -247,7 +290,9 @@ def _summary(result: PipelineResult, display: _Display) -> None:
 def full(
     paper: Annotated[
         Path | None,
-        typer.Argument(help="The paper: .pdf, .tex, .md, LaTeX dir or .tar.gz", show_default=False),
+        typer.Argument(
+            help="The paper: .pdf, .tex, .md, LaTeX dir or .tar.gz, or an arXiv id or URL", show_default=False
+        ),
     ] = None,
     out: Annotated[
         Path | None,

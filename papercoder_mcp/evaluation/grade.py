@@ -102,6 +102,8 @@ def _leaf_text(leaf: RubricNode, ancestors: list[RubricNode]) -> str:
 
 class RubricStage(StructuredStage):
     name = "evaluate_rubric"
+    # The repository fills the context beside the paper's text; the PDF's pages would crowd it out.
+    reads_original = False
     kind = KIND
     model = RubricAnswer
 

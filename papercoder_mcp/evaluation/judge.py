@@ -56,6 +56,8 @@ def reference_digest(variant: str) -> str | None:
 
 class JudgeStage(StructuredStage):
     name = "evaluate_judge"
+    # The repository fills the context beside the paper's text; the PDF's pages would crowd it out.
+    reads_original = False
     kind = KIND
     model = JudgeAnswer
 

@@ -24,7 +24,19 @@ def parse_document(path: str | Path) -> Paper:
 
     Raises PaperParseError with a message that says what is wrong and what to try instead.
     """
-    p = Path(path).expanduser()
+    paper = _parse(Path(path).expanduser())
+    note_prompt_omissions(paper)
+    return paper
+
+
+def note_prompt_omissions(paper: Paper) -> None:
+    """Say in the warnings which parts stay out of prompts (they stay in the stored paper)."""
+    left = [x for x in paper.prompt_omissions() if not x.startswith("References (")]
+    if left:
+        paper.warnings.append("left out of the prompts, kept in the stored paper: " + "; ".join(left))
+
+
+def _parse(p: Path) -> Paper:
     if not p.exists():
         raise PaperParseError(f"{p}: no such file or directory")
     if p.is_dir():

@@ -13,6 +13,7 @@ from pathlib import Path
 from papercoder_mcp.errors import PaperParseError
 from papercoder_mcp.paper.latex_body import BodyWalker, bibitems, biblatex_entries, paragraphs
 from papercoder_mcp.paper.latex_macros import collect_definitions
+from papercoder_mcp.paper.latex_refs import bibitem_labels, biblatex_labels, labels_in, resolve
 from papercoder_mcp.paper.latex_source import (
     decode_tex,
     extract_archive,
@@ -102,15 +103,28 @@ def parse_latex_text(
             walker.abstract = paragraphs(preamble[m.end() : span[0]], conv)
 
     references = walker.references
+    citations = dict(walker.citations)
     if not references and bbl is not None:
         m = re.search(r"\\begin\s*\{thebibliography\}", bbl)
         span = env_end(bbl, "thebibliography", m.end()) if m else None
-        references = bibitems(bbl[m.end() : span[0]], conv) if m and span else biblatex_entries(bbl)
+        if m and span:
+            inner = bbl[m.end() : span[0]]
+            inner = inner[read_args(inner, 0, 1)[1] :]  # the {widest label} argument
+            references = bibitems(inner, conv)
+            citations = bibitem_labels(inner)
+        else:
+            references = biblatex_entries(bbl)
+            citations = biblatex_labels(bbl)
     if not references and walker.bib_commands:
         warnings.append(
             "references left empty: the paper uses "
             + ", ".join(walker.bib_commands)
             + " but no .bbl file was found beside the main file (arXiv sources usually ship one)"
+        )
+    elif not citations and conv.cite_keys:
+        warnings.append(
+            f"citations keep their keys ([cite: key], {len(conv.cite_keys)} works): no .bbl file or "
+            "thebibliography names them"
         )
 
     # A "\section*{References}" over \bibliography is an empty heading; the references live apart.
@@ -139,6 +153,31 @@ def parse_latex_text(
         raise PaperParseError(
             f"{source or 'LaTeX source'}: the document is empty (no title, abstract, sections or text); "
             "is this the main .tex file?"
+        )
+    for key in labels_in(body):  # labels the walker could not number (in lists, say) are not undefined
+        if key not in walker.labels.targets:
+            walker.labels.unnumbered.add(key)
+    resolved = resolve(paper, walker.labels, citations)
+    if resolved.undefined_refs:
+        paper.warnings.append(
+            "references to labels the source never defines, kept as keys: "
+            + ", ".join(resolved.undefined_refs[:12])
+            + (f" and {len(resolved.undefined_refs) - 12} more" if len(resolved.undefined_refs) > 12 else "")
+        )
+    if resolved.unresolved_cites:
+        paper.warnings.append(
+            "cited keys missing from the bibliography, kept as keys: "
+            + ", ".join(resolved.unresolved_cites[:12])
+        )
+    if conv.unknown:
+        names = sorted(conv.unknown, key=lambda n: (-conv.unknown[n], n))
+        paper.warnings.append(
+            "macros neither defined in the source nor known to the parser (their arguments kept as text, "
+            "their names dropped): "
+            + ", ".join(
+                f"\\{n}" + (f" ({conv.unknown[n]}x)" if conv.unknown[n] > 1 else "") for n in names[:12]
+            )
+            + (f" and {len(names) - 12} more" if len(names) > 12 else "")
         )
     return paper
 
@@ -178,11 +217,12 @@ def _authors(text: str, conv: LatexConverter) -> list[str]:
         args, _ = read_args(text, m.end(), 1)
         if not args:
             continue
-        for chunk in re.split(r"\\(?:and|And|AND)(?![a-zA-Z])", args[0]):
+        # \and between authors; \quad / \hspace between names set on one line do the same job.
+        for chunk in re.split(r"\\(?:and|And|AND|quad|qquad)(?![a-zA-Z])|\\hspace\*?\{[^}]*\}", args[0]):
             chunk = remove_macros(chunk, AUTHOR_NOISE)
             chunk = re.sub(r"(?<!\\)\$[^$]*\$", "", chunk)  # $^{1}$ affiliation marks
             first = next((r for r in split_top(chunk, "row") if r.strip()), "")
-            line = conv.to_text(first).strip(" ,;*†‡§¶0123456789")
+            line = re.sub(r"[*`]", "", conv.to_text(first)).strip(" ,;†‡§¶0123456789")
             if not line:
                 continue
             parts = [p.strip(" ,;*†‡§¶0123456789") for p in re.split(r",|\band\b", line)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from papercoder_mcp.paper.latex_macros import ENV_ARGS, LIST_ENVS, MATH_ENVS
+from papercoder_mcp.paper.latex_refs import Labels, Target, bibitem_labels, labels_in
 from papercoder_mcp.paper.latex_syntax import (
     env_end,
     find_unescaped,
@@ -64,6 +65,7 @@ TOKEN_RE = re.compile(
     r"|\\end\s*\{(?P<endenv>[^}]*)\}"
     r"|\\(?P<cap>captionof|caption)(?![a-zA-Z])\*?"
     r"|\\(?P<bib>bibliography|printbibliography)(?![a-zA-Z])"
+    r"|\\(?P<lab>label)(?![a-zA-Z])"
     r"|(?P<display>\\\[|\$\$)"
     r"|(?P<inline>\$|\\\()"
     r"|(?P<brace>[{}])"
@@ -146,6 +148,12 @@ class BodyWalker:
         self.equations: list[Equation] = []
         self.references: list[str] = []
         self.bib_commands: list[str] = []
+        # Cross-references: what each \label numbers, what the next \label would number (LaTeX's
+        # \@currentlabel), labels met in a float before its caption, and citation labels by key.
+        self.labels = Labels()
+        self.current: Target | None = None
+        self.float_pending: list[str] | None = None
+        self.citations: dict[str, str] = {}
 
     # -- the scan ------------------------------------------------------------------------------
 
@@ -204,6 +212,12 @@ class BodyWalker:
             return m.end()
         if m.group("cap"):
             return self._caption(m.group("cap"), s, m.end())
+        if m.group("lab"):
+            arg = read_arg(s, m.end())
+            if arg is None:
+                return m.end()
+            self._label(arg[0])
+            return arg[1]
         if m.group("bib"):
             args, end = read_args(s, m.end(), 1 if m.group("bib") == "bibliography" else 0)
             self.bib_commands.append(f"\\bibliography{{{args[0]}}}" if args else "\\printbibliography")
@@ -242,6 +256,12 @@ class BodyWalker:
             self.stack.add(Block(kind="label", label=self.pending_label, text=""))
             self.pending_label = None
 
+    def _label(self, key: str) -> None:
+        if self.float_pending is not None:
+            self.float_pending.append(key)  # bound to the float's number once its caption is read
+        else:
+            self.labels.define(key, self.current)
+
     # -- sectioning ----------------------------------------------------------------------------
 
     def _section(self, cmd: str, starred: bool, s: str, j: int) -> int:
@@ -267,6 +287,9 @@ class BodyWalker:
             if self.appendix:
                 parts[0] = _alph(self.counters[0])
             number = ".".join(parts)
+            self.current = Target("section", number, title)
+        for key in labels_in(arg[0]):
+            self.labels.define(key, self.current if number else None)
         self.stack.heading(title, number, k + 1)
         return arg[1]
 
@@ -313,6 +336,7 @@ class BodyWalker:
         elif env == "thebibliography":
             self.flush()
             self.references.extend(bibitems(_skip_env_args(env, inner), self.conv))
+            self.citations.update(bibitem_labels(_skip_env_args(env, inner)))
         elif env in ACK_ENVS:
             self.finish()
             self.stack.heading("Acknowledgements", "", 1)
@@ -323,7 +347,10 @@ class BodyWalker:
             name = self.theorems.get(env) or self.theorems[base]
             label = f"{name} ({self.conv.to_text(opt[0])})." if opt else f"{name}."
             self.pending_label = label
+            # Theorems are not numbered here, so their labels keep their keys.
+            saved, self.current = self.current, None
             self.walk(inner[opt[1] :] if opt else inner)
+            self.current = saved
             self.finish()
         elif env == "comment":
             pass
@@ -340,11 +367,16 @@ class BodyWalker:
         labels: list[str] = []
         for row in rows:
             tag = re.search(r"\\tag\*?\s*\{([^}]*)\}", row)
+            number = ""
             if tag:
-                labels.append(f"({tag.group(1).strip()})")
+                number = tag.group(1).strip()
             elif numbered and not re.search(r"\\(nonumber|notag)(?![a-zA-Z])", row):
                 self.eq_no += 1
-                labels.append(f"({self.eq_no})")
+                number = str(self.eq_no)
+            if number:
+                labels.append(f"({number})")
+            for key in labels_in(row):
+                self.labels.define(key, Target("equation", number) if number else None)
         text = clean_math(inner)
         if not text:
             return
@@ -359,7 +391,13 @@ class BodyWalker:
         self.flush()
         saved = (self.float_kind, self.float_captions, self.float_tables)
         self.float_kind, self.float_captions, self.float_tables = kind, [], []
+        # Inside a float \label refers to its caption's number; after it, to the section again.
+        saved_ref, saved_pending = self.current, self.float_pending
+        self.float_pending = []
         self.walk(inner)
+        for key in self.float_pending or []:  # labels with no caption after them
+            self.labels.define(key, self.current if self.current is not saved_ref else None)
+        self.current, self.float_pending = saved_ref, saved_pending
         self.flush()
         table_caps = [c for c in self.float_captions if c.kind == "table"]
         for k, (table, block) in enumerate(self.float_tables):
@@ -390,6 +428,11 @@ class BodyWalker:
         self.counts[kind] += 1
         number = str(self.counts[kind])
         text = self.conv.to_text(remove_macros(arg[0], {"label": 1}))
+        target = Target(kind, number)  # type: ignore[arg-type]
+        self.current = target
+        for key in [*(self.float_pending or []), *labels_in(arg[0])]:
+            self.labels.define(key, target)
+        self.float_pending = None  # labels after the caption name it directly
         cap = Caption(kind=kind, number=number, text=text)
         self.captions.append(cap)
         self.float_captions.append(cap)

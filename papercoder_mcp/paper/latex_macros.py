@@ -71,6 +71,15 @@ WRAP: dict[str, str] = {
 }
 # fmt: on
 
+# Standard text commands whose arguments are simply their text: known, so never "undefined".
+PLAIN_TEXT = set(
+    """textsc textrm textsf textup textnormal textmd underline uline sout textls mathrm mathsf mathtt
+    text mbox hbox textstyle displaystyle emph textit textbf texttt footnotesize small normalsize
+    centerline leftline rightline ul hl st so caps MakeUppercase MakeLowercase uppercase lowercase
+    noindent indent smallcaps boldsymbol bm hyperlink hypertarget hyperref texorpdfstring
+    """.split()
+)
+
 REF_NAMES = set("ref eqref autoref Autoref cref Cref pageref vref nameref Vref crefrange labelcref".split())
 
 # Accents as combining characters: \'e -> é after NFC normalisation.

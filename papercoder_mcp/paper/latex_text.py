@@ -18,6 +18,7 @@ from papercoder_mcp.paper.latex_macros import (
     KEEP_LAST,
     LIST_ENVS,
     MATH_ENVS,
+    PLAIN_TEXT,
     REF_NAMES,
     SPACING,
     SWITCH_RE,
@@ -26,6 +27,7 @@ from papercoder_mcp.paper.latex_macros import (
     WRAP,
     Macro,
 )
+from papercoder_mcp.paper.latex_refs import placeholder
 from papercoder_mcp.paper.latex_syntax import (
     env_end,
     find_unescaped,
@@ -46,6 +48,9 @@ class LatexConverter:
 
     macros: dict[str, Macro] = field(default_factory=dict)
     footnotes: list[str] = field(default_factory=list)
+    # Macros met in prose that are neither defined in the source nor known here, with their counts.
+    unknown: dict[str, int] = field(default_factory=dict)
+    cite_keys: set[str] = field(default_factory=set)
 
     def to_text(self, s: str) -> str:
         return normalize_ws(self.convert(s))
@@ -147,13 +152,14 @@ class LatexConverter:
             args, end = read_args(s, j, 1)
             if not args:
                 return end
-            keys = ", ".join(k.strip() for k in args[0].split(",") if k.strip())
-            out.append(f"[cite: {keys}]")
+            keys = ",".join(k.strip() for k in args[0].split(",") if k.strip())
+            self.cite_keys.update(k for k in keys.split(",") if k)
+            out.append(placeholder("cite", keys))  # resolved against the bibliography at the end
             return end
         if name in REF_NAMES:
             args, end = read_args(s, j, 1)
             if args:
-                out.append("[" + ", ".join(k.strip() for k in args[0].split(",")) + "]")
+                out.append(placeholder(name, args[0]))  # resolved against the labels at the end
             return end
         if name in ("url", "nolinkurl"):
             arg = read_arg(s, j)
@@ -219,6 +225,8 @@ class LatexConverter:
                 out.append(self.convert(args[-1], depth + 1))
             return end
         # Unknown macro (or a PLAIN one): keep the text of its arguments, drop its name.
+        if name not in PLAIN_TEXT:
+            self.unknown[name] = self.unknown.get(name, 0) + 1
         args, end = read_args(s, j, 9)
         out.append(" ".join(self.convert(a, depth + 1) for a in args))
         return end

@@ -98,6 +98,21 @@ class Paper(BaseModel):
 
         return render_markdown(self, include_references=include_references)
 
+    def prompt_markdown(self) -> str:
+        """The Markdown that prompts carry: the body, without references and back matter."""
+        from papercoder_mcp.paper.render import render_prompt_markdown
+
+        return render_prompt_markdown(self)
+
+    def prompt_omissions(self) -> list[str]:
+        """What `prompt_markdown` leaves out, for the paper's metadata and warnings."""
+        from papercoder_mcp.paper.render import back_matter
+
+        left = [(f"{s.number} " if s.number else "") + s.title for s in back_matter(self)]
+        if self.references:
+            left.insert(0, f"References ({len(self.references)} entries)")
+        return left
+
     def token_estimate(self, include_references: bool = True) -> int:
         from papercoder_mcp.paper.render import estimate_tokens
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from papercoder_mcp import prompts
 from papercoder_mcp.paper.models import Paper
 from papercoder_mcp.paper.render import estimate_tokens
+from papercoder_mcp.samplers.base import PDF_TOKENS_PER_PAGE
 from papercoder_mcp.samplers.pricing import price_for
 from papercoder_mcp.stages.base import EXPECTED_OUTPUT_TOKENS
 
@@ -29,6 +30,7 @@ class PlannedCall(BaseModel):
 
 class CostEstimate(BaseModel):
     model: str
+    pdf_pages: int = 0
     files: int
     files_assumed: bool
     calls: list[PlannedCall]
@@ -55,16 +57,32 @@ def _cost(model: str, fresh: int, cached_read: int, cached_write: int, out: int)
 
 
 def estimate_run(
-    paper: Paper, model: str, files: int | None = None, *, refine: bool = False, repair_rounds: int = 0
+    paper: Paper,
+    model: str,
+    files: int | None = None,
+    *,
+    refine: bool = False,
+    repair_rounds: int = 0,
+    pdf_pages: int | None = None,
 ) -> CostEstimate:
     """Every call of a full run, priced with the shared prefix written to cache once and read after.
 
     With `refine`, each planning artifact and analysis adds a critique and an improvement call. Repairs
-    cannot be known before verification runs: they are priced per call and bounded in `repair_note`."""
+    cannot be known before verification runs: they are priced per call and bounded in `repair_note`.
+    `pdf_pages`: pages of the original PDF the API reads as a document beside the Markdown (default: the
+    paper's own page count when it was parsed from a PDF the API accepts; 0 for other sources)."""
     n = files or ASSUMED_FILES
     out = EXPECTED_OUTPUT_TOKENS
     system = estimate_tokens(prompts.load("system"))
-    paper_tokens = estimate_tokens(paper.to_markdown(include_references=False))
+    if pdf_pages is None:
+        from papercoder_mcp.pipeline.originals import MAX_DOCUMENT_PAGES, documents_enabled
+
+        sendable = (
+            paper.source_format == "pdf" and paper.page_count <= MAX_DOCUMENT_PAGES and documents_enabled()
+        )
+        pdf_pages = paper.page_count if sendable else 0
+    # The document sits in the cached prefix with the paper text, so it is priced like it.
+    paper_tokens = estimate_tokens(paper.prompt_markdown()) + pdf_pages * PDF_TOKENS_PER_PAGE
     # Planning: each stage's prefix is the paper plus earlier artifacts (answers of about `out` tokens).
     planning = [
         ("make_plan", 0),
@@ -145,6 +163,7 @@ def estimate_run(
         )
     return CostEstimate(
         model=model,
+        pdf_pages=pdf_pages,
         files=n,
         files_assumed=files is None,
         calls=calls,

@@ -2,8 +2,9 @@
 
 Why it is shaped this way:
 
-- The shared prefix (paper, plan, architecture, ...) goes out as separate text blocks with a cache
-  breakpoint on the last one, so every per-file call after the first reads it from the prompt cache.
+- The shared prefix (the original PDF as a `document` block when there is one, then paper, plan,
+  architecture, ... as text blocks) carries a cache breakpoint on its last block, so every per-file
+  call after the first reads it from the prompt cache.
 - The SDK's own retries are off (`max_retries=0`): we retry here so that every failed attempt, and what
   it cost, reaches the call log, and so that `retry-after` and the backoff are under our control.
 - An answer cut at `max_tokens` is never returned: it is asked again with twice the budget, up to a
@@ -69,6 +70,8 @@ class AnthropicSampler:
     """Answers `SampleRequest`s with the Anthropic API; see the module docstring for the policies."""
 
     name = "anthropic"
+    # run_stage fills in the original PDF's bytes only for samplers that say they read documents.
+    reads_documents = True
 
     def __init__(
         self,
@@ -276,7 +279,18 @@ class AnthropicSampler:
         return _Shape(mode="tool", tool_name=name, wrapped=wrapped, tool_forced=self._force_tool)
 
     def _params(self, request: SampleRequest, shape: _Shape) -> dict[str, Any]:
-        blocks: list[dict[str, Any]] = [{"type": "text", "text": p} for p in request.prefix if p]
+        # The original PDF leads the prefix (the model reads tables, equations and figures as typeset);
+        # the Markdown after it stays, since stages select and cite sections by its headings.
+        blocks: list[dict[str, Any]] = [
+            {
+                "type": "document",
+                "source": {"type": "base64", "media_type": doc.media_type, "data": doc.data},
+                **({"title": doc.title[:500]} if doc.title else {}),
+            }
+            for doc in request.documents
+            if doc.data
+        ]
+        blocks += [{"type": "text", "text": p} for p in request.prefix if p]
         # Breakpoints on the last prefix blocks: the last caches the whole shared prefix; the one
         # before it marks the prefix the previous stage already wrote. The API's look-back usually
         # finds that entry anyway; marking it costs nothing and makes the hit explicit for a fan-out

@@ -21,12 +21,40 @@ class Turn(BaseModel):
     text: str
 
 
+# What a PDF page costs as a document in the Messages API: its text (1,500-3,000 tokens per page by
+# Anthropic's PDF-support guide) plus the page image. The high end, so budgets err on the safe side.
+PDF_TOKENS_PER_PAGE = 3_000
+
+
+class Document(BaseModel):
+    """The paper as typeset (its PDF), sent beside the Markdown prefix by samplers that can read it.
+
+    The bytes are filled in from the store just before such a sampler is called (`data`), never kept in
+    a prepared request: requests are rendered for every freshness check and must stay cheap."""
+
+    media_type: Literal["application/pdf"] = "application/pdf"
+    sha256: str
+    pages: int
+    title: str = ""
+    visual_pages: list[int] = Field(
+        default_factory=list, description="1-based pages with tables, figures and display equations"
+    )
+    data: str = Field("", exclude=True, description="the PDF in base64, only while being sent")
+
+    def token_estimate(self) -> int:
+        return self.pages * PDF_TOKENS_PER_PAGE
+
+
 class SampleRequest(BaseModel):
     stage: str
     key: str = ""
     system: str
     prefix: list[str] = Field(
         default_factory=list, description="shared leading user-content blocks, cached by providers that can"
+    )
+    documents: list[Document] = Field(
+        default_factory=list,
+        description="the original paper, read before the prefix (cached with it) by samplers that take documents",
     )
     prompt: str = Field(description="the per-call tail of the first user message")
     followups: list[Turn] = Field(

@@ -39,7 +39,7 @@ from papercoder_mcp.pipeline.orchestrator import PipelineOptions, PipelineResult
 from papercoder_mcp.pipeline.status import RunStatus, callable_steps, run_status
 from papercoder_mcp.samplers.base import Sampler, SampleRequest
 from papercoder_mcp.server.classic_sampling import DEFAULT_CALL_SECONDS, ClassicSampler
-from papercoder_mcp.server.client_sampling import _text_of, find_stage, to_create_message
+from papercoder_mcp.server.client_sampling import _text_of, find_stage, sampling_request
 from papercoder_mcp.server.handoff import HandoffRequest, make_handoff, make_step_handoff
 from papercoder_mcp.server.results import PipelineToolResult, StageToolResult
 from papercoder_mcp.stages import Stage, StageContext, StageResult, run_stage, set_guidance
@@ -225,7 +225,9 @@ def sampler_for(app: App, ctx: Context, route: Route, run_id: str, note: str, *,
         assert sampler is not None
         return sampler
     if route == "classic":
-        return ClassicSampler(ctx, seconds=app.call_seconds if deadline else None)
+        return ClassicSampler(
+            ctx, seconds=app.call_seconds if deadline else None, store=app.store, run_id=run_id
+        )
     if route == "rounds":
         return RoundSampler(AnswerBook(app.store, run_id))
     return HandoffSampler(AnswerBook(app.store, run_id), note)
@@ -251,8 +253,11 @@ def handoffs_for(run_id: str, requests: list[SampleRequest], include_context: bo
     return out
 
 
-def round_of(requests: list[SampleRequest], number: int) -> InputRequiredResult:
-    asked = {request_key_of(r).encode(): to_create_message(r) for r in requests}
+async def round_of(
+    store: Store, run_id: str, requests: list[SampleRequest], number: int
+) -> InputRequiredResult:
+    """One round of sampling requests, with the key pages of the original PDF as images."""
+    asked = {request_key_of(r).encode(): await sampling_request(store, run_id, r) for r in requests}
     return InputRequiredResult(input_requests=asked, request_state=RoundCounter.dump(number))
 
 
@@ -290,7 +295,7 @@ async def drive_stage(
                         f"no valid answer from the client's model within {app.max_rounds} rounds; call "
                         f"{stage.name} again (perhaps with guidance)"
                     ) from None
-                return round_of([wait.request], number)
+                return await round_of(app.store, run_id, [wait.request], number)
             (handoff,) = handoffs_for(run_id, [wait.request], include_context)
             return StageToolResult(
                 run_id=run_id,
@@ -335,7 +340,7 @@ async def drive_pipeline(
         result = await run_pipeline(
             app.store, run_id, chosen, options, _progress_reporter(app, ctx, route, run_id)
         )
-        return _pipeline_answer(app, ctx, run_id, route, chosen.name, result, include_context, note)
+        return await _pipeline_answer(app, ctx, run_id, route, chosen.name, result, include_context, note)
     except ToolError:
         raise
     except PaperCoderError as exc:
@@ -365,7 +370,7 @@ def _progress_reporter(
     return progress
 
 
-def _pipeline_answer(
+async def _pipeline_answer(
     app: App,
     ctx: Context,
     run_id: str,
@@ -396,7 +401,7 @@ def _pipeline_answer(
     if result.status == "needs_input" and "round" in result.deferred_how:
         number = RoundCounter.load(ctx.request_state) + 1
         if number <= app.max_rounds:
-            return round_of(result.deferred, number)
+            return await round_of(app.store, run_id, result.deferred, number)
         return answer(
             "partial",
             f"{done} of {len(status.steps)} steps done; call run_pipeline again to continue (finished steps and "

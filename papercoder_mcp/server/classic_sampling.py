@@ -24,7 +24,8 @@ from mcp.types import CreateMessageResult
 from papercoder_mcp.errors import SamplerError
 from papercoder_mcp.pipeline.answers import SAMPLER_NAME, AnswerDeferred
 from papercoder_mcp.samplers.base import Completion, SampleRequest
-from papercoder_mcp.server.client_sampling import _text_of, to_create_message
+from papercoder_mcp.server.client_sampling import _text_of, sampling_request, to_create_message
+from papercoder_mcp.store import Store
 
 DEFAULT_CALL_SECONDS = 45.0
 
@@ -33,8 +34,17 @@ class ClassicSampler:
     name = SAMPLER_NAME
     model = "client"
 
-    def __init__(self, ctx: Context, *, seconds: float | None = DEFAULT_CALL_SECONDS) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        seconds: float | None = DEFAULT_CALL_SECONDS,
+        store: Store | None = None,
+        run_id: str = "",
+    ) -> None:
         self.ctx = ctx
+        # With the store, requests carry the key pages of the original PDF as images.
+        self.store, self.run_id = store, run_id
         self.deadline = None if seconds is None else time.monotonic() + seconds
         self.answers = 0
 
@@ -46,8 +56,13 @@ class ClassicSampler:
         try:
             # What ServerSession.create_message sends, tied to this tool call so that it travels on the
             # call's own stream (stateful HTTP) and the client relates it to the call.
+            message = (
+                await sampling_request(self.store, self.run_id, request)
+                if self.store is not None
+                else to_create_message(request)
+            )
             result = await session.send_request(
-                to_create_message(request),
+                message,
                 CreateMessageResult,
                 metadata=ServerMessageMetadata(related_request_id=self.ctx.request_context.request_id),
             )

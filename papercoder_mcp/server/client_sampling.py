@@ -10,14 +10,19 @@ server keeps nothing between rounds.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
 import time
 from typing import Any
 
+import anyio
 from mcp.types import (
     CreateMessageRequest,
     CreateMessageRequestParams,
     CreateMessageResult,
+    ImageContent,
     ModelPreferences,
     SamplingMessage,
     TextContent,
@@ -27,12 +32,16 @@ from pydantic import BaseModel, Field
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import StageError, ValidationFailed
 from papercoder_mcp.ids import RequestKey
+from papercoder_mcp.paper.pages import render_page_png
 from papercoder_mcp.pipeline.answers import SAMPLER_NAME
+from papercoder_mcp.pipeline.originals import PDF_KEY, load_original
 from papercoder_mcp.samplers.base import SampleRequest, Turn
 from papercoder_mcp.stages import STAGES, Stage, StageContext, StageResult
 from papercoder_mcp.stages.base import MAX_REASKS, Prepared, store_accepted
+from papercoder_mcp.store import Store
 from papercoder_mcp.store.records import CallRecord
 
+IMAGES_ENV = "PAPERCODER_SAMPLING_IMAGES"
 HASH_CHARS = 16
 
 
@@ -81,11 +90,57 @@ def asked_steps(keys: dict[str, Any]) -> set[tuple[str, str]]:
     return out
 
 
-def to_create_message(request: SampleRequest) -> CreateMessageRequest:
+def page_images(store: Store, run_id: str, request: SampleRequest) -> list[tuple[int, bytes]]:
+    """PNGs of the pages of the original PDF that hold tables, figures and display equations.
+
+    At most `MAX_PAGE_IMAGES` (paper/pages.py), chosen when the request was prepared; none when the paper
+    was not a PDF or `PAPERCODER_SAMPLING_IMAGES=0`. CPU-bound: `sampling_request` runs it in a thread."""
+    if not request.documents or os.environ.get(IMAGES_ENV, "1").strip().lower() in (
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
+        return []
+    pdf = load_original(store, run_id, PDF_KEY)
+    doc = request.documents[0]
+    if pdf is None or hashlib.sha256(pdf).hexdigest() != doc.sha256:
+        return []
+    return [(page, render_page_png(pdf, page, sha256=doc.sha256)) for page in doc.visual_pages]
+
+
+async def sampling_request(store: Store, run_id: str, request: SampleRequest) -> CreateMessageRequest:
+    """The client-sampling form of a request, with the key pages of the original PDF as images.
+
+    MCP sampling messages may carry images (ImageContent) and the capability has no flag to refuse them;
+    a client that cannot show images reads the text, which holds the whole paper anyway."""
+    images = await anyio.to_thread.run_sync(page_images, store, run_id, request)
+    return to_create_message(request, images)
+
+
+def to_create_message(
+    request: SampleRequest, images: list[tuple[int, bytes]] | None = None
+) -> CreateMessageRequest:
+    """The request as one sampling message list. Re-asks go out without images: the model saw them."""
     messages = [
         SamplingMessage(role=turn.role, content=TextContent(type="text", text=turn.text))
         for turn in request.transcript()
     ]
+    if images:
+        pages = ", ".join(str(page) for page, _ in images)
+        blocks: list[TextContent | ImageContent] = [
+            TextContent(
+                type="text",
+                text=f"Pages {pages} of the original PDF, as typeset (tables, figures, equations); "
+                "the paper's full text follows.",
+            ),
+            *(
+                ImageContent(type="image", data=base64.b64encode(png).decode("ascii"), mime_type="image/png")
+                for _, png in images
+            ),
+            TextContent(type="text", text=request.user_text()),
+        ]
+        messages[0] = SamplingMessage(role="user", content=blocks)
     return CreateMessageRequest(
         params=CreateMessageRequestParams(
             messages=messages,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from papercoder_mcp.errors import StageError
 from papercoder_mcp.ids import DIGEST_CHARS, HandoffId, RequestKey
 from papercoder_mcp.pipeline.answers import AnswerBook, conversation_hash
+from papercoder_mcp.resources.originals import page_uri, pdf_uri
 from papercoder_mcp.samplers.base import SampleRequest, Turn
 from papercoder_mcp.server.client_sampling import find_stage
 from papercoder_mcp.stages import Stage, StageContext, StageResult, accept_answer
@@ -33,8 +34,9 @@ class HandoffRequest(BaseModel):
     system: str = Field(description="the system prompt the model would get")
     context_resources: list[str] = Field(
         default_factory=list,
-        description="read these resources first (they are the shared start of the prompt: the paper and the "
-        "artifacts of earlier stages); empty when the full text is in `context`",
+        description="read these resources first (they are the shared start of the prompt: the paper, its "
+        "original PDF and the pages holding tables, figures and equations as PNG, and the artifacts of "
+        "earlier stages); with include_context only the PDF and page images, which cannot be inlined",
     )
     context: str = Field(
         "", description="the shared start of the prompt, when asked for with include_context"
@@ -65,9 +67,19 @@ def parse_handoff_id(value: str) -> tuple[str, Stage, str, str]:
 
 def context_uris(run_id: str, prepared: Prepared) -> list[str]:
     base = f"papercoder://runs/{run_id}"
-    uris = [f"{base}/paper"]
+    uris = [f"{base}/paper", *original_uris(run_id, prepared)]
     # The prefix holds the paper then the first N planning artifacts, in PREFIX_PARTS order.
     uris += [f"{base}/{kind}" for kind, _, _ in PREFIX_PARTS[: len(prepared.request.prefix) - 1]]
+    return uris
+
+
+def original_uris(run_id: str, prepared: Prepared) -> list[str]:
+    """The original PDF and its pages with tables, figures and display equations: what the API's model
+    reads as a document, for the agent to look at (they cannot be inlined as text)."""
+    uris: list[str] = []
+    for doc in prepared.request.documents:
+        uris.append(pdf_uri(run_id))
+        uris += [page_uri(run_id, page) for page in doc.visual_pages]
     return uris
 
 
@@ -91,7 +103,9 @@ def make_handoff(run_id: str, stage: Stage, prepared: Prepared, include_context:
         stage=stage.name,
         key=prepared.key,
         system=request.system,
-        context_resources=[] if include_context else context_uris(run_id, prepared),
+        context_resources=original_uris(run_id, prepared)
+        if include_context
+        else context_uris(run_id, prepared),
         context="\n\n".join(request.prefix) if include_context else "",
         prompt=request.prompt,
         output_contract=contract(stage, prepared.key, request.output_schema),

@@ -41,7 +41,10 @@ class ParseResult(BaseModel):
     outline: list[str]
     characters: int
     tokens: int = Field(description="estimated tokens of the paper as Markdown")
-    tokens_without_references: int
+    tokens_without_references: int = Field(
+        description="estimated tokens of the paper as prompts carry it: no references, acknowledgements, "
+        "checklists (the warnings say what was left out)"
+    )
     warnings: list[str]
     resource: str
     next: list[str]

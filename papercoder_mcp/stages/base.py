@@ -85,7 +85,11 @@ class StageResult(BaseModel):
 
 
 def request_hash(request: SampleRequest) -> str:
-    """Identity of a request's inputs: what the model reads, not how many tokens it may write."""
+    """Identity of a request's inputs: what the model reads, not how many tokens it may write.
+
+    The original PDF (`documents`) is left out: it is stored once per run and never edited, and whether
+    a sampler reads it as typeset (the API does, a client may not) is delivery, like `max_tokens`. So a
+    run's steps stay fresh across samplers and `PAPERCODER_PDF_DOCUMENT`, and old runs keep their hashes."""
     return canonical_hash(request.model_dump(include={"system", "prefix", "prompt", "output_schema"}))
 
 
@@ -97,6 +101,8 @@ class Stage(ABC):
     name: str
     kind: str
     per_file: bool = False
+    # Whether the original PDF goes with the paper in the prefix (samplers that read documents get it).
+    reads_original: bool = True
 
     @abstractmethod
     def build_request(self, ctx: StageContext, key: str, guidance: str) -> SampleRequest: ...
@@ -107,8 +113,15 @@ class Stage(ABC):
     def prepare(self, ctx: StageContext, key: str = "") -> Prepared:
         guidance = stored_guidance(ctx, self.name, key)
         request = self.build_request(ctx, key, guidance)
+        documents = request.documents
+        if request.prefix and not documents and self.reads_original:
+            # Every prefix starts with the paper (inputs.prefix), so the typeset original goes with it.
+            from papercoder_mcp.stages.inputs import documents as paper_documents
+
+            documents = paper_documents(ctx)
         request = request.model_copy(
             update={
+                "documents": documents,
                 "stage": self.name,
                 "key": key,
                 "system": prompts.load("system"),
@@ -243,7 +256,7 @@ def estimate_request_cost(sampler: Sampler, request: SampleRequest) -> float:
 
     tokens_in = estimate_tokens(
         request.system + request.user_text() + "".join(t.text for t in request.followups)
-    )
+    ) + sum(d.token_estimate() for d in request.documents if d.data)
     est = estimate_cost(sampler.model, tokens_in, EXPECTED_OUTPUT_TOKENS.get(request.stage, 2_000))
     return est or 0.0
 
@@ -257,7 +270,11 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
     sampler = ctx.sampler
     if sampler is None:
         raise StageError(f"{stage.name}: no model is configured (set ANTHROPIC_API_KEY or choose a sampler)")
-    request = prepared.request
+    from papercoder_mcp.pipeline.originals import with_document_data
+
+    request = with_document_data(
+        ctx.store, ctx.run_id, prepared.request, bool(getattr(sampler, "reads_documents", False))
+    )
     total_cost: float | None = 0.0
     calls = 0
     errors: list[str] = []

@@ -16,6 +16,7 @@ from papercoder_mcp import prompts
 from papercoder_mcp.errors import MissingInput, StageError
 from papercoder_mcp.models import Architecture, FileOrder, Plan
 from papercoder_mcp.paper.models import Paper
+from papercoder_mcp.samplers.base import Document
 from papercoder_mcp.stages.base import StageContext
 from papercoder_mcp.store.records import Artifact
 
@@ -75,9 +76,16 @@ def file_order(ctx: StageContext, needed_by: str = "") -> FileOrder:
     return _load(ctx, FileOrder, "file_order", needed_by, context={"architecture": arch})
 
 
+def documents(ctx: StageContext) -> list[Document]:
+    """The original PDF as a prompt document (bytes left out until a sampler that reads it is called)."""
+    from papercoder_mcp.pipeline.originals import paper_documents
+
+    return paper_documents(ctx.store, ctx.run_id)
+
+
 def prefix(ctx: StageContext, upto: int, needed_by: str) -> list[str]:
-    """The paper (without references) then the first `upto` planning artifacts, each a prompt block."""
-    blocks = [prompts.render("paper", paper=paper(ctx).to_markdown(include_references=False).strip())]
+    """The paper (its body only: see `Paper.prompt_markdown`) then the first `upto` planning artifacts."""
+    blocks = [prompts.render("paper", paper=paper(ctx).prompt_markdown().strip())]
     for kind, title, _ in PREFIX_PARTS[:upto]:
         art = require(ctx, kind, needed_by=needed_by)
         body = f"```yaml\n{art.content.rstrip()}\n```" if kind == "config" else f"```json\n{art.content}\n```"

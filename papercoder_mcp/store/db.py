@@ -264,6 +264,19 @@ class Store:
         rows = self._query(sql, params)
         return self._artifact(rows[0]) if rows else None
 
+    def find_artifact_metadata(self, run_id: str, kind: str, key: str = "") -> dict[str, Any] | None:
+        """The current version's metadata without its content (originals are megabytes; callers need facts)."""
+        rows = self._query(
+            "select metadata from artifacts where run_id = ? and kind = ? and key = ? order by version desc limit 1",
+            [run_id, kind, key],
+        )
+        return json.loads(rows[0]["metadata"] or "{}") if rows else None
+
+    def find_runs_by_source_name(self, source: str) -> list[Run]:
+        """Runs started from this source (a path, or `arxiv:ID`), newest first."""
+        rows = self._query("select * from runs where source = ? order by created_at desc", [source])
+        return [self._run(r) for r in rows]
+
     def get_artifact(self, run_id: str, kind: str, key: str = "", version: int | None = None) -> Artifact:
         art = self.find_artifact(run_id, kind, key, version)
         if art is None:

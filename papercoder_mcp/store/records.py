@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-ArtifactFormat = Literal["markdown", "json", "yaml", "text", "python", "code"]
+ArtifactFormat = Literal["markdown", "json", "yaml", "text", "python", "code", "base64"]
 
 
 class Run(BaseModel):
