@@ -84,9 +84,13 @@ def _check(obj: Any, path: list[str], seen: dict[str, str], errors: list[str]) -
     else:
         where = f"node {node_id!r} at {where}" if path else f"root node {node_id!r}"
         if node_id in seen:
-            errors.append(f"{where}: duplicate id {node_id!r}, also used by {seen[node_id]}")
-        else:
-            seen[node_id] = where
+            # Published PaperBench rubrics repeat ids (copied leaves); grades are keyed by id, so a repeat
+            # gets the first free `id#n` in tree order instead of refusing the whole rubric.
+            n = 2
+            while f"{node_id}#{n}" in seen:
+                n += 1
+            node_id = f"{node_id}#{n}"
+        seen[node_id] = where
     requirements = obj.get("requirements")
     if not isinstance(requirements, str) or not requirements.strip():
         errors.append(f"{where}: missing 'requirements' (the requirement's text)")
