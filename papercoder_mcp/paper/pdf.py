@@ -21,6 +21,7 @@ import pymupdf
 from papercoder_mcp.errors import PaperParseError
 from papercoder_mcp.paper.models import Block, Caption, Equation, Paper, Section, Table
 from papercoder_mcp.paper.pdf_blocks import (
+    CAPTION,
     caption_of,
     equation_text,
     find_tables,
@@ -33,6 +34,7 @@ from papercoder_mcp.paper.pdf_blocks import (
 )
 from papercoder_mcp.paper.pdf_config import ParserConfig
 from papercoder_mcp.paper.pdf_headings import APPENDIX_START, KNOWN, REFERENCES, Heading, detect_headings
+from papercoder_mcp.paper.pdf_floats import formula_blocks, layout_tables, regions_wanted
 from papercoder_mcp.paper.pdf_layout import (
     Box,
     Line,
@@ -45,6 +47,7 @@ from papercoder_mcp.paper.pdf_layout import (
     reading_order,
     running_lines,
 )
+from papercoder_mcp.paper.pdf_regions import FOOTER, HEADER, PICTURE, Region, layout_available, page_regions
 
 __all__ = ["ParserConfig", "parse_pdf"]
 
@@ -112,14 +115,27 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
     widths: list[float] = []
     heights: list[float] = []
     has_images = False
+    regions: list[list[Region] | None] = []
+    use_layout = cfg.engine == "layout" and _layout_ready(warnings)
     for page in doc.pages():
-        raw_blocks, images = extract_page(page, cfg)
+        raw_blocks, images, unreadable = extract_page(page, cfg)
+        if unreadable:
+            warnings.append(
+                f"page {page.number + 1}: {unreadable} glyph(s) without a readable character (big "
+                "delimiters or symbols of a formula) were dropped; check its equations against the PDF"
+            )
         has_images = has_images or bool(images) or bool(page.get_images())
         raw_blocks, _n = drop_line_numbers(raw_blocks, cfg)
+        page_regions_ = _regions(page, raw_blocks, images, cfg, warnings) if use_layout else None
+        regions.append(page_regions_)
+        pictures = [r.bbox for r in page_regions_ or [] if r.kind == PICTURE]
         blocks: list[TBlock] = []
         for lines in raw_blocks:
             if images:
                 lines = [ln for ln in lines if not any(inside(ln.bbox, im) for im in images)]
+            if pictures and not CAPTION.match(lines[0].text if lines else ""):
+                # Axis ticks, legends and labels of a vector figure: the figure's, not the body's.
+                lines = [ln for ln in lines if not any(inside(ln.bbox, pic) for pic in pictures)]
             if lines:
                 blocks.append(TBlock(merge_rows(lines, cfg), page.number))
         pages.append(blocks)
@@ -143,6 +159,15 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
     protected = {id(r) for r in title_rows}
     dropped = running_lines(pages, heights, protected, cfg)
     for pno, blocks in enumerate(pages):
+        furniture = [r.bbox for r in regions[pno] or [] if r.kind in (HEADER, FOOTER)]
+        if furniture:  # a venue footer on page 1 alone never repeats, but the model knows it
+            dropped.update(
+                id(ln)
+                for b in blocks
+                for ln in b.lines
+                if id(ln) not in protected and any(inside(ln.bbox, f) for f in furniture)
+            )
+    for pno, blocks in enumerate(pages):
         for blk in blocks:
             blk.lines = [ln for ln in blk.lines if id(ln) not in dropped]
         pages[pno] = [b for b in blocks if b.lines]
@@ -158,17 +183,26 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
         table_caps = [b for b in captions if caption_of(b)[0] == "table"]  # type: ignore[index]
         text_blocks = [b for b in blocks if b not in captions]
         tables: list[TBlock] = []
-        if table_caps:
+        page_regions_ = regions[pno]
+        if page_regions_ is not None:
+            found = layout_tables(page, page_regions_, table_caps, cfg, warnings)
+            text_blocks = formula_blocks(text_blocks, page_regions_, pno)
+        else:
+            found = []
+        open_caps = [c for c in table_caps if not any(cap is c for _b, _m, cap in found)]
+        if open_caps:
             words = page.get_text("words")
-            for box, markdown, cap in find_tables(page, table_caps, words, cfg):
-                for blk in text_blocks:
-                    blk.lines = [ln for ln in blk.lines if not inside(ln.bbox, box)]
-                tbl = TBlock([], pno, kind="table", markdown=markdown, box=box)
-                if cap is not None:
-                    tbl.label = "Table " + (caption_of(cap) or ("", ""))[1]
-                    cap.extra["table"] = "yes"
-                tables.append(tbl)
-            text_blocks = [b for b in text_blocks if b.lines]
+            found += find_tables(page, open_caps, words, cfg)
+        for box, markdown, cap in found:
+            for blk in text_blocks:
+                blk.lines = [ln for ln in blk.lines if not inside(ln.bbox, box)]
+            tbl = TBlock([], pno, kind="table", markdown=markdown, box=box)
+            if cap is not None:
+                tbl.label = "Table " + (caption_of(cap) or ("", ""))[1]
+                cap.extra["table"] = "yes"
+            tables.append(tbl)
+        text_blocks = [b for b in text_blocks if b.lines]
+        if table_caps:
             for cap in table_caps:
                 if "table" not in cap.extra:
                     warnings.append(
@@ -192,7 +226,7 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
                     col_box = (text_left, 0.0, width / 2, height)
                 elif blk.column == "right" and lefts.get((pno, "right")) is not None:
                     col_box = (lefts[(pno, "right")], 0.0, text_right, height)
-                if is_equation(blk, body_size, body_font, col_box, cfg):
+                if blk.extra.get("formula") or is_equation(blk, body_size, body_font, col_box, cfg):
                     blk.kind = "equation"
         ordered.extend(_tables_after_captions(page_blocks))
 
@@ -204,6 +238,29 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
     paper.page_count = doc.page_count
     paper.source = str(path)
     return paper
+
+
+def _layout_ready(warnings: list[str]) -> bool:
+    if layout_available():
+        return True
+    warnings.append(
+        "pymupdf-layout is not installed: tables, figures and formulas were read by geometry alone "
+        "(pip install pymupdf-layout)"
+    )
+    return False
+
+
+def _regions(
+    page: pymupdf.Page, raw_blocks: list[list[Line]], images: list[Box], cfg: ParserConfig, warnings: list[str]
+) -> list[Region] | None:
+    """The layout model's regions of a page that needs them, else None (the heuristics read it)."""
+    if cfg.layout_pages == "floats" and not regions_wanted(raw_blocks, images, page):
+        return None
+    try:
+        return page_regions(page)
+    except Exception as exc:  # a model failure on one page must not lose the paper
+        warnings.append(f"page {page.number + 1}: layout model failed ({exc}); read by geometry alone")
+        return None
 
 
 def _title_rows(blocks: list[TBlock], body_size: float) -> list[Line]:

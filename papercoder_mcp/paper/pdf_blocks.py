@@ -235,7 +235,7 @@ def find_tables(
     clip = pymupdf.Rect(0, y0, page.rect.width, y1)
     for kwargs in strategies:
         try:
-            tabs = page.find_tables(clip=clip, **kwargs)
+            tabs = page.find_tables(clip=clip, use_layout=False, **kwargs)
         except Exception:  # pymupdf raises assorted errors on odd drawings; a table is optional
             continue
         for tab in tabs.tables:
@@ -246,7 +246,7 @@ def find_tables(
                 continue
             if any(_overlaps(box, f[0]) for f in found):
                 continue
-            caption = _nearest_caption(box, captions, cfg)
+            caption = nearest_caption(box, captions, cfg)
             cells_boxes = [tuple(c) for c in tab.cells if c] + [box]
             if caption is None or any(_cuts_words(c, words) for c in cells_boxes):
                 continue
@@ -271,7 +271,7 @@ def _overlaps(a: Box, b: Box) -> bool:
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
-def _nearest_caption(box: Box, captions: list[TBlock], cfg: ParserConfig) -> TBlock | None:
+def nearest_caption(box: Box, captions: list[TBlock], cfg: ParserConfig) -> TBlock | None:
     best: tuple[float, TBlock] | None = None
     for cap in captions:
         cb = cap.bbox

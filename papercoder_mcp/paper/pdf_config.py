@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 # Pages past which a PDF is probably a thesis or a book, not a paper: we still parse it but say so.
@@ -10,6 +12,18 @@ LONG_PDF_PAGES = 300
 
 class ParserConfig(BaseModel):
     """Tunable thresholds of the pymupdf heuristics (see shared PARSING.md for where each comes from)."""
+
+    # --- engine ------------------------------------------------------------------------------
+    engine: Literal["layout", "heuristic"] = Field(
+        "layout",
+        description="'layout': regions (tables, figures, formulas, page furniture) from the pymupdf-layout "
+        "model, text and headings from our own reading; 'heuristic': geometry alone (bench/parse.py)",
+    )
+    layout_pages: Literal["all", "floats"] = Field(
+        "floats",
+        description="pages the layout model runs on: 'floats' = pages with a figure/table caption or an "
+        "image (the model costs ~0.2 s a page; elsewhere the heuristics read equations as well)",
+    )
 
     # --- extraction -------------------------------------------------------------------------
     drop_text_in_images: bool = Field(True, description="drop text lying inside raster images (plot labels)")

@@ -134,11 +134,19 @@ def union(boxes: list[Box]) -> Box:
     )
 
 
+def scrub(text: str) -> str:
+    """Drop control (but newline and tab) and private-use characters: glyphs without a Unicode mapping,
+    typically a display formula's big delimiters, which pymupdf returns as NUL, \\x01 or U+E000..."""
+    if text.isprintable():
+        return text
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Co", "Cs"))
+
+
 def _span(raw: dict) -> Span:
     font = raw["font"]
     flags = raw["flags"]
     return Span(
-        text=raw["text"],
+        text=scrub(raw["text"]),
         size=raw["size"],
         font=font,
         bold=bool(flags & 16) or bool(BOLD_FONT.search(font)),
@@ -188,10 +196,12 @@ def merge_rows(lines: list[Line], cfg: ParserConfig) -> list[Line]:
     return merged
 
 
-def extract_page(page: pymupdf.Page, cfg: ParserConfig) -> tuple[list[list[Line]], list[Box]]:
-    """Blocks of horizontal, visible lines (not yet row-merged), and the page's figure image boxes."""
+def extract_page(page: pymupdf.Page, cfg: ParserConfig) -> tuple[list[list[Line]], list[Box], int]:
+    """Blocks of horizontal, visible lines (not yet row-merged), the page's figure image boxes, and how
+    many glyphs had no readable character (dropped; the caller warns)."""
     data = page.get_text("dict", flags=TEXT_FLAGS)
     blocks: list[list[Line]] = []
+    unreadable = 0
     for b in data["blocks"]:
         if b.get("type", 0) != 0:
             continue
@@ -201,7 +211,10 @@ def extract_page(page: pymupdf.Page, cfg: ParserConfig) -> tuple[list[list[Line]
             # Rotated text (arXiv's margin stamp, axis labels) is never body text.
             if abs(dy) > 0.01 or dx <= 0:
                 continue
-            spans = [_span(s) for s in raw["spans"] if s["text"] and s.get("alpha", 255) != 0]
+            visible = [s for s in raw["spans"] if s["text"] and s.get("alpha", 255) != 0]
+            spans = [_span(s) for s in visible]
+            unreadable += sum(len(r["text"]) - len(s.text) for r, s in zip(visible, spans, strict=True))
+            spans = [s for s in spans if s.text]
             if not any(s.text.strip() for s in spans):
                 continue
             lines.append(Line(spans, tuple(raw["bbox"]), page.number))
@@ -214,7 +227,7 @@ def extract_page(page: pymupdf.Page, cfg: ParserConfig) -> tuple[list[list[Line]
             x0, y0, x1, y1 = info["bbox"]
             if (x1 - x0) * (y1 - y0) < cfg.max_image_page_share * area:
                 images.append((x0, y0, x1, y1))
-    return blocks, images
+    return blocks, images, unreadable
 
 
 def inside(inner: Box, outer: Box, slack: float = 1.0) -> bool:

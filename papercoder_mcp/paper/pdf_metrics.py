@@ -106,3 +106,78 @@ def _lis(seq: list[int]) -> int:
         else:
             tails[i] = x
     return len(tails)
+
+
+def numbered_only(reference: list[Heading]) -> bool:
+    """True when a reference lists only numbered headings (the ICML files in shared/papers): precision is
+    then judged on the predicted numbered headings, since Abstract or References are true but unlisted."""
+    return bool(reference) and all(_NUMBER_PREFIX.match(t.replace("*", "")) for _, t in reference)
+
+
+def precision_candidates(predicted: list[Heading], reference: list[Heading]) -> list[Heading]:
+    """The predicted headings that precision is judged on against `reference`."""
+    if not numbered_only(reference):
+        return predicted
+    return [(lvl, t) for lvl, t in predicted if _NUMBER_PREFIX.match(t.replace("*", "").strip())]
+
+
+# --- table facts (shared/papers/README.md) ---------------------------------------------------------
+
+Fact = tuple[str, str]
+_EMPHASIS = re.compile(r"\*\*|__|<sup>|</sup>|<sub>|</sub>|<b>|</b>")
+
+
+def read_facts(text: str) -> list[Fact]:
+    """`label<TAB>value` lines of a facts.tsv; '#' lines are comments."""
+    facts: list[Fact] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or "\t" not in line:
+            continue
+        label, value = line.split("\t", 1)
+        facts.append((label.strip(), value.strip()))
+    return facts
+
+
+def _cell_key(cell: str) -> str:
+    # Emphasis is markup, not content: a bold best result '**5.95e-6**' is the cell 5.95e-6.
+    return "".join(_EMPHASIS.sub("", unicodedata.normalize("NFKC", cell)).strip("*_ ").split()).casefold()
+
+
+def markdown_table_rows(markdown: str) -> list[list[str]]:
+    """Cells of every Markdown table row ('| a | b |'); separator rows are skipped."""
+    rows: list[list[str]] = []
+    for line in markdown.splitlines():
+        s = line.strip()
+        if not (s.startswith("|") and s.endswith("|") and len(s) > 1):
+            continue
+        cells = [c.strip() for c in s[1:-1].split("|")]
+        if all(re.fullmatch(r":?-{3,}:?", c) for c in cells if c):
+            continue
+        rows.append(cells)
+    return rows
+
+
+def fact_kept(fact: Fact, rows: list[list[str]]) -> bool:
+    """A fact is kept when one row has a cell equal to the label (a label of 4+ characters may be
+    contained in a longer cell) and another cell equal to the value."""
+    label, value = _cell_key(fact[0]), _cell_key(fact[1])
+    for row in rows:
+        keys = [_cell_key(c) for c in row]
+        for i, k in enumerate(keys):
+            if k == label or (len(label) >= 4 and label in k):
+                if any(j != i and v == value for j, v in enumerate(keys)):
+                    return True
+    return False
+
+
+def fact_recall(markdown: str, facts: list[Fact]) -> float:
+    rows = markdown_table_rows(markdown)
+    return sum(fact_kept(f, rows) for f in facts) / len(facts) if facts else 0.0
+
+
+def control_chars(text: str) -> int:
+    """Control (other than newline and tab) and private-use characters: they make grep call a file binary
+    and reach the model as noise."""
+    return sum(
+        1 for ch in text if ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Co", "Cs")
+    )
