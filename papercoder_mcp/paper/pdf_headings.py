@@ -59,7 +59,8 @@ def _valid_number(num: str, title: str, max_number: int = 40) -> bool:
     if head.isdigit():
         return 0 < int(head) <= max_number
     if head[:1] in "ABCDEFGH" and len(head) == 1:
-        return title[:1].isupper()
+        # 'A Title' could be a sentence ('A model ...'); 'F.5 κ Grows ...' is numbered beyond doubt.
+        return title[:1].isupper() or "." in num.rstrip(".")
     return True  # roman numeral with its period
 
 
@@ -82,7 +83,7 @@ def number_level(number: str) -> int:
 
 
 def _styled(line: Line, body_size: float, cfg: ParserConfig) -> bool:
-    return line.bold or line.size >= body_size + cfg.heading_size_delta
+    return line.bold_with_math or line.size >= body_size + cfg.heading_size_delta
 
 
 def _shape_ok(title: str, cfg: ParserConfig) -> bool:

@@ -64,6 +64,17 @@ class Line:
         visible = [s for s in self.spans if s.text.strip()]
         return bool(visible) and all(s.bold for s in visible)
 
+    @property
+    def bold_with_math(self) -> bool:
+        """Bold apart from inline math ('F.2. Relating **G∞(w)** to D' sets G∞(w) in math italics): the
+        row opens bold and its bold characters are the majority."""
+        visible = [s for s in self.spans if s.text.strip()]
+        if not visible or not visible[0].bold:
+            return False
+        text = [s for s in visible if not (MATH_FONT.search(s.font) or s.font.upper().startswith("CM"))]
+        bold = sum(len(s.text.strip()) for s in visible if s.bold)
+        return all(s.bold for s in text) and 2 * bold >= sum(len(s.text.strip()) for s in visible)
+
     def rich(self, body_size: float) -> str:
         """Row text with inline ^{superscripts} and _{subscripts}, which keep formulas readable."""
         baseline = max(self.spans, key=lambda s: (s.size, len(s.text))).origin_y
