@@ -34,7 +34,13 @@ from papercoder_mcp.paper.pdf_blocks import (
 )
 from papercoder_mcp.paper.pdf_config import ParserConfig
 from papercoder_mcp.paper.pdf_headings import APPENDIX_START, KNOWN, REFERENCES, Heading, detect_headings
-from papercoder_mcp.paper.pdf_floats import formula_blocks, layout_tables, regions_wanted
+from papercoder_mcp.paper.pdf_floats import (
+    formula_blocks,
+    furniture,
+    layout_tables,
+    regions_wanted,
+    trusted_pictures,
+)
 from papercoder_mcp.paper.pdf_layout import (
     Box,
     Line,
@@ -47,7 +53,7 @@ from papercoder_mcp.paper.pdf_layout import (
     reading_order,
     running_lines,
 )
-from papercoder_mcp.paper.pdf_regions import FOOTER, HEADER, PICTURE, Region, layout_available, page_regions
+from papercoder_mcp.paper.pdf_regions import Region, layout_available, page_regions
 
 __all__ = ["ParserConfig", "parse_pdf"]
 
@@ -128,7 +134,7 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
         raw_blocks, _n = drop_line_numbers(raw_blocks, cfg)
         page_regions_ = _regions(page, raw_blocks, images, cfg, warnings) if use_layout else None
         regions.append(page_regions_)
-        pictures = [r.bbox for r in page_regions_ or [] if r.kind == PICTURE]
+        pictures = trusted_pictures(page_regions_ or [], raw_blocks)
         blocks: list[TBlock] = []
         for lines in raw_blocks:
             if images:
@@ -159,13 +165,13 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
     protected = {id(r) for r in title_rows}
     dropped = running_lines(pages, heights, protected, cfg)
     for pno, blocks in enumerate(pages):
-        furniture = [r.bbox for r in regions[pno] or [] if r.kind in (HEADER, FOOTER)]
-        if furniture:  # a venue footer on page 1 alone never repeats, but the model knows it
+        chrome = furniture(regions[pno] or [], heights[pno], cfg)
+        if chrome:  # a venue footer on page 1 alone never repeats, but the model knows it
             dropped.update(
                 id(ln)
                 for b in blocks
                 for ln in b.lines
-                if id(ln) not in protected and any(inside(ln.bbox, f) for f in furniture)
+                if id(ln) not in protected and any(inside(ln.bbox, f) for f in chrome)
             )
     for pno, blocks in enumerate(pages):
         for blk in blocks:

@@ -25,6 +25,10 @@ class ParserConfig(BaseModel):
         "image (the model costs ~0.2 s a page; elsewhere the heuristics read equations as well)",
     )
 
+    furniture_band_share: float = Field(
+        0.12, description="the model's page-header/footer regions count only inside this top/bottom band"
+    )
+
     # --- extraction -------------------------------------------------------------------------
     drop_text_in_images: bool = Field(True, description="drop text lying inside raster images (plot labels)")
     max_image_page_share: float = Field(

@@ -7,9 +7,48 @@ import pymupdf
 from papercoder_mcp.paper.pdf_blocks import CAPTION, nearest_caption
 from papercoder_mcp.paper.pdf_config import ParserConfig
 from papercoder_mcp.paper.pdf_layout import Box, Line, TBlock, inside
-from papercoder_mcp.paper.pdf_regions import FORMULA, TABLE, Region, cells_markdown, table_cells
+from papercoder_mcp.paper.pdf_regions import (
+    FOOTER,
+    FORMULA,
+    HEADER,
+    PICTURE,
+    TABLE,
+    Region,
+    cells_markdown,
+    table_cells,
+)
 
 WORD_FLAGS = pymupdf.TEXTFLAGS_WORDS & ~pymupdf.TEXT_PRESERVE_LIGATURES
+
+
+# A figure's own text (ticks, legends, panel titles) is short; a region holding several rows of this
+# many words is the model mistaking prose for a figure or formula, and is ignored.
+PROSE_WORDS = 9
+PROSE_ROWS = 2
+
+
+def _holds_prose(box: Box, blocks: list[TBlock]) -> bool:
+    rows = sum(
+        1 for b in blocks for ln in b.lines if inside(ln.bbox, box) and len(ln.text.split()) >= PROSE_WORDS
+    )
+    return rows >= PROSE_ROWS
+
+
+def trusted_pictures(regions: list[Region], raw_blocks: list[list[Line]]) -> list[Box]:
+    """Picture regions whose text is a figure's, not prose."""
+    blocks = [TBlock(lines, 0) for lines in raw_blocks]
+    return [r.bbox for r in regions if r.kind == PICTURE and not _holds_prose(r.bbox, blocks)]
+
+
+def furniture(regions: list[Region], height: float, cfg: ParserConfig) -> list[Box]:
+    """Page-header/footer regions inside the page's top or bottom band (running heads, venue footers,
+    page numbers); the model's header/footer guesses elsewhere on the page are not trusted."""
+    band = cfg.furniture_band_share * height
+    return [
+        r.bbox
+        for r in regions
+        if r.kind in (HEADER, FOOTER) and (r.bbox[3] <= band or r.bbox[1] >= height - band)
+    ]
 
 
 def regions_wanted(raw_blocks: list[list[Line]], images: list[Box], page: pymupdf.Page) -> bool:
@@ -49,8 +88,11 @@ def layout_tables(
             warnings.append(f"{where}: its cells read as prose; kept its text lines")
             continue
         caption = nearest_caption(region.bbox, free, cfg)
-        if caption is not None:
-            free = [c for c in free if c is not caption]
+        if caption is None:
+            # Papers caption every table; a 'table' with no 'Table N' beside it is the model misreading
+            # prose or a figure, and its text is safer left in the flow.
+            continue
+        free = [c for c in free if c is not caption]
         found.append((region.bbox, cells_markdown(cells), caption))
     return found
 
@@ -58,7 +100,7 @@ def layout_tables(
 def formula_blocks(blocks: list[TBlock], regions: list[Region], page: int) -> list[TBlock]:
     """Gather the rows inside each formula region into one display-equation block: the model sees the
     formula's extent, which our geometry splits at fraction bars, sums and big delimiters."""
-    formulas = [r.bbox for r in regions if r.kind == FORMULA]
+    formulas = [r.bbox for r in regions if r.kind == FORMULA and not _holds_prose(r.bbox, blocks)]
     if not formulas:
         return blocks
     gathered: list[list[Line]] = [[] for _ in formulas]
