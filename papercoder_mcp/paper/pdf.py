@@ -355,7 +355,33 @@ class _Builder:
         self.stack.append(section)
 
     def add(self, block: Block) -> None:
-        (self.stack[-1].blocks if self.stack else self.preamble).append(block)
+        blocks = self.stack[-1].blocks if self.stack else self.preamble
+        if block.kind == "paragraph" and _continues(block.text):
+            # A paragraph cut by a column or page break (or by an inline formula's tall glyph) goes on
+            # in the next block; figures and tables set in between stay after the whole paragraph.
+            for prev in reversed(blocks):
+                if prev.kind in ("caption", "table"):
+                    continue
+                if prev.kind in ("paragraph", "label") and not _finished(prev.text):
+                    prev.text = _join_text(prev.text, block.text)
+                    return
+                break
+        blocks.append(block)
+
+
+def _finished(text: str) -> bool:
+    return text.rstrip().endswith((".", "!", "?", ":", "”", '"')) or not text.strip()
+
+
+def _continues(text: str) -> bool:
+    head = text.lstrip()[:2]
+    return bool(head) and (head[0].islower() or head in ("_{", "^{") or head[0] in ",;)]")
+
+
+def _join_text(a: str, b: str) -> str:
+    if a.endswith("-") and not a.endswith(" -") and b[:1].islower():
+        return a[:-1] + b
+    return f"{a} {b}"
 
 
 def _assemble(
@@ -512,6 +538,7 @@ def _emit(blk: TBlock, paper: Paper, build: _Builder, body_size: float, cfg: Par
         if split is not None and not KNOWN.match(split[0].rstrip(".:")):
             label, rest = split
             body = _paragraph_text(TBlock(blk.lines[1:], blk.page), body_size) if len(blk.lines) > 1 else ""
-            build.add(Block(kind="label", label=label, text=f"{rest} {body}".strip(), page=page))
+            text = _join_text(rest, body) if body else rest
+            build.add(Block(kind="label", label=label, text=text.strip(), page=page))
             return
     build.add(Block(kind="paragraph", text=_paragraph_text(blk, body_size), page=page))

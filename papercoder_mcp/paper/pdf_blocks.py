@@ -80,6 +80,8 @@ def is_equation(block: TBlock, body_size: float, body_font: str, col_box: Box, c
     core = EQ_LABEL.sub("", text).strip()
     if not core or len(core.split()) > 60:
         return False
+    if not labelled and len(core.replace(" ", "")) < cfg.equation_min_chars:
+        return False  # a stray limit or index ('∑_{n}', '_{i=1}') of inline math, not a display formula
     if math_share(block.lines, body_font) < cfg.math_char_share:
         return False
     tokens = core.split()

@@ -70,6 +70,7 @@ class ParserConfig(BaseModel):
         0.45, description="share of mathy characters that makes a block an equation"
     )
     equation_max_rows: int = 12
+    equation_min_chars: int = Field(8, description="an unlabelled display formula has at least this many")
     equation_max_number_share: float = Field(0.4, description="more number tokens than this: table rows")
     equation_min_size_share: float = Field(0.9, description="equations are not set smaller than this x body")
 

@@ -145,6 +145,31 @@ def union(boxes: list[Box]) -> Box:
     )
 
 
+# TeX's cmex (big operators and delimiters) and cmsy fonts embedded without a Unicode map: pymupdf then
+# returns the glyph's slot, so a display sum reads 'X', a big parenthesis NUL, a radical 'p'. The
+# table maps the slots of the standard encodings back to what is drawn.
+_CMEX = dict(
+    zip(
+        range(0x00, 0x80),
+        "()[]⌊⌋⌈⌉{}⟨⟩|‖/\\()()[]⌊⌋⌈⌉{}⟨⟩/\\()[]⌊⌋⌈⌉{}⟨⟩/\\/\\"
+        "⎛⎞⎡⎤⎣⎦⎢⎥⎧⎫⎩⎭⎨⎬⎪|⎝⎠⎜⎟⟨⟩⊔⊔∮∮⊙⊙⊕⊕⊗⊗∑∏∫⋃⋂⊎⋀⋁∑∏∫⋃⋂⊎⋀⋁"
+        "∐∐^^^~~~[]⌊⌋⌈⌉{}√√√√√√|⌜↑↓↑↓↑↓⇑⇓",
+        strict=False,
+    )
+)
+_CMSY_LOWER = dict(zip(range(0x60, 0x80), "⊢⊣⌊⌋⌈⌉{}⟨⟩|‖↕⇕\\≀√⨿∇∫⊔⊓⊑⊒§†‡¶♣♢♡♠", strict=False))
+
+
+def tex_glyphs(text: str, font: str) -> str:
+    """Text of a span in an unmapped TeX math font (cmex, cmsy), as the glyphs drawn."""
+    upper = font.upper()
+    if "CMEX" in upper:
+        return text.translate(_CMEX)
+    if "CMSY" in upper and len(text.strip()) == 1 and text.strip().islower():
+        return text.translate(_CMSY_LOWER)
+    return text
+
+
 def scrub(text: str) -> str:
     """Drop control (but newline and tab) and private-use characters: glyphs without a Unicode mapping,
     typically a display formula's big delimiters, which pymupdf returns as NUL, \\x01 or U+E000..."""
@@ -157,7 +182,7 @@ def _span(raw: dict) -> Span:
     font = raw["font"]
     flags = raw["flags"]
     return Span(
-        text=scrub(raw["text"]),
+        text=scrub(tex_glyphs(raw["text"], font)),
         size=raw["size"],
         font=font,
         bold=bool(flags & 16) or bool(BOLD_FONT.search(font)),
