@@ -234,6 +234,9 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
                     col_box = (lefts[(pno, "right")], 0.0, text_right, height)
                 if blk.extra.get("formula") or is_equation(blk, body_size, body_font, col_box, cfg):
                     blk.kind = "equation"
+        page_blocks = _join_caption_rest(page_blocks, body_size)
+        if pno == 0:
+            page_blocks = [b for b in page_blocks if not _venue_note(b, body_size, height)]
         ordered.extend(_tables_after_captions(page_blocks))
 
     toc = doc.get_toc(simple=True) if cfg.use_toc else []
@@ -290,6 +293,44 @@ def _title_rows(blocks: list[TBlock], body_size: float) -> list[Line]:
     return out
 
 
+def _join_caption_rest(blocks: list[TBlock], body_size: float) -> list[TBlock]:
+    """A caption pymupdf cut into blocks (at a line with an inline superscript or a wider gap) goes on
+    in the text block right under it in the caption's own type size."""
+    out: list[TBlock] = []
+    for blk in blocks:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.kind == "caption"
+            and blk.kind == "text"
+            and blk.lines
+            and not caption_of(blk)
+            and (prev.lines[-1].size < body_size - 0.3 or not prev.text.endswith("."))
+            and abs(blk.lines[0].size - prev.lines[-1].size) <= 0.3
+            and 0 <= blk.bbox[1] - prev.bbox[3] < 1.2 * (prev.lines[-1].bbox[3] - prev.lines[-1].bbox[1])
+            and min(blk.bbox[2], prev.bbox[2]) - max(blk.bbox[0], prev.bbox[0]) > 0
+        ):
+            prev.lines = prev.lines + blk.lines
+            continue
+        out.append(blk)
+    return out
+
+
+VENUE = re.compile(
+    r"^(copyright|©|\(c\) \d{4}|proceedings of|preprint|under review|accepted (at|to)|published (at|in)"
+    r"|\d+(st|nd|rd|th) conference on|workshop on)|conference on neural information processing",
+    re.I,
+)
+
+
+def _venue_note(blk: TBlock, body_size: float, height: float) -> bool:
+    """The venue/copyright note at the foot of page 1 ('Proceedings of the 41st ICML ... Copyright 2024
+    by the author(s)', '38th Conference on Neural Information Processing Systems'): not paper text."""
+    if blk.kind not in ("text", "footnote") or not blk.lines or blk.bbox[1] < 0.7 * height:
+        return False
+    return max(ln.size for ln in blk.lines) < body_size + 0.5 and bool(VENUE.search(blk.lines[0].text))
+
+
 def _column_lefts(blocks: list[TBlock], pno: int, width: float) -> dict[tuple[int, str], float]:
     """Left edge of prose rows per column: headings must start there (or be large)."""
     out: dict[tuple[int, str], float] = {}
@@ -334,6 +375,9 @@ def _paragraph_text(blk: TBlock, body_size: float) -> str:
             text = t
         elif text.endswith("-") and t[:1].islower() and not text.endswith(" -"):
             text = text[:-1] + t
+        elif text.endswith("-") and t[:1].isupper() and not text.endswith(" -"):
+            text = text + t  # a compound broken at its hyphen: 'L-' + 'BFGS'
+
         else:
             text = f"{text} {t}"
     return " ".join(text.split())
@@ -381,6 +425,8 @@ def _continues(text: str) -> bool:
 def _join_text(a: str, b: str) -> str:
     if a.endswith("-") and not a.endswith(" -") and b[:1].islower():
         return a[:-1] + b
+    if a.endswith("-") and not a.endswith(" -") and b[:1].isupper():
+        return a + b
     return f"{a} {b}"
 
 
@@ -492,7 +538,7 @@ def _front_matter(
     for blk in front:
         names_here = False
         for ln in blk.lines:
-            text = ln.text
+            text = _marks_as_commas(ln)
             if AFFILIATION.search(text) or len(text.split()) > 16:
                 continue
             for part in re.split(r",|\band\b|;|·|\s{3,}", text):
@@ -503,7 +549,17 @@ def _front_matter(
                     names_here = True
             if names_here:
                 break  # in author grids the name is the first row of each block; the rest is affiliation
-    paper.authors = list(dict.fromkeys(authors))[: cfg.max_authors]
+    # Front matter can arrive in pieces (names, then a later block of affiliations): keep what was found.
+    paper.authors = list(dict.fromkeys([*paper.authors, *authors]))[: cfg.max_authors]
+
+
+def _marks_as_commas(line: Line) -> str:
+    """Row text with small affiliation marks ('Xiaobo Xia 1 Jiale Liu 2', ICML style) turned into
+    commas, so names listed without separators split like 'A, B and C'."""
+    top = line.size
+    return "".join(
+        "," if s.text.strip() and s.size < top - 1.5 else s.text for s in line.spans
+    )
 
 
 def _emit(blk: TBlock, paper: Paper, build: _Builder, body_size: float, cfg: ParserConfig) -> None:

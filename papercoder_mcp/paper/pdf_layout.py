@@ -89,10 +89,13 @@ class Line:
                 out.append(core.replace(stripped, ("^{" if group_kind == "sup" else "_{") + stripped + "}"))
                 group.clear()
 
+        prev_size = 0.0
         for s in self.spans:
             core = s.text.strip()
-            if not core and s.size < body_size - 0.5:
+            if not core and s.size < min(body_size, prev_size or body_size) - 0.5:
                 continue  # a small space glued before a footnote mark or index is layout, not text
+            if core:
+                prev_size = s.size
             kind = ""
             if core and s.size < body_size - 0.5:
                 if s.origin_y > baseline + 0.8:
