@@ -539,7 +539,7 @@ def _front_matter(
         names_here = False
         for ln in blk.lines:
             text = _marks_as_commas(ln)
-            if AFFILIATION.search(text) or len(text.split()) > 16:
+            if AFFILIATION.search(text) or len(re.findall(r"\w+", text)) > 24:
                 continue
             for part in re.split(r",|\band\b|;|·|\s{3,}", text):
                 name = AUTHOR_MARKS.sub("", part.strip()).strip(" ∗*†‡")
