@@ -53,6 +53,7 @@ from papercoder_mcp.paper.pdf_layout import (
     reading_order,
     running_lines,
 )
+from papercoder_mcp.paper.pdf_math import fraction_bars
 from papercoder_mcp.paper.pdf_regions import Region, layout_available, page_regions
 
 __all__ = ["ParserConfig", "parse_pdf"]
@@ -122,14 +123,12 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
     heights: list[float] = []
     has_images = False
     regions: list[list[Region] | None] = []
+    unreadable_pages: dict[int, int] = {}
     use_layout = cfg.engine == "layout" and _layout_ready(warnings)
     for page in doc.pages():
         raw_blocks, images, unreadable = extract_page(page, cfg)
         if unreadable:
-            warnings.append(
-                f"page {page.number + 1}: {unreadable} glyph(s) without a readable character (big "
-                "delimiters or symbols of a formula) were dropped; check its equations against the PDF"
-            )
+            unreadable_pages[page.number + 1] = unreadable
         has_images = has_images or bool(images) or bool(page.get_images())
         raw_blocks, _n = drop_line_numbers(raw_blocks, cfg)
         page_regions_ = _regions(page, raw_blocks, images, cfg, warnings) if use_layout else None
@@ -148,6 +147,12 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
         widths.append(page.rect.width)
         heights.append(page.rect.height)
 
+    if unreadable_pages:
+        where = ", ".join(f"page {p} ({n})" for p, n in unreadable_pages.items())
+        warnings.append(
+            f"glyphs without a readable character (symbols of formulas) were dropped on {where}; "
+            "check the equations there against the PDF"
+        )
     if not any(pages):
         if has_images:
             raise PaperParseError(
@@ -234,6 +239,11 @@ def _parse(doc: pymupdf.Document, path: Path, cfg: ParserConfig) -> Paper:
                     col_box = (lefts[(pno, "right")], 0.0, text_right, height)
                 if blk.extra.get("formula") or is_equation(blk, body_size, body_font, col_box, cfg):
                     blk.kind = "equation"
+        equations = [b for b in page_blocks if b.kind == "equation"]
+        if equations:
+            bars = fraction_bars(page, [b.bbox for b in equations])
+            for b in equations:
+                b.bars = [bar for bar in bars if inside(bar, b.bbox, slack=2.0)]
         page_blocks = _join_caption_rest(page_blocks, body_size)
         if pno == 0:
             page_blocks = [b for b in page_blocks if not _venue_note(b, body_size, height)]

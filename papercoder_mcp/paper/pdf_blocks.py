@@ -10,6 +10,7 @@ import pymupdf
 
 from papercoder_mcp.paper.pdf_config import ParserConfig
 from papercoder_mcp.paper.pdf_layout import MATH_FONT, Box, Line, TBlock, inside
+from papercoder_mcp.paper.pdf_math import rebuild_row
 
 # find_tables() would otherwise print an advert for pymupdf_layout to stdout once, which corrupts the
 # MCP stdio stream when the server parses a paper.
@@ -131,7 +132,10 @@ def equation_text(block: TBlock, body_size: float) -> tuple[str, str]:
             rows[-1].append(ln)
         else:
             rows.append([ln])
-    texts = [" ".join(x.rich(body_size) for x in sorted(r, key=lambda x: x.bbox[0])) for r in rows]
+    texts = [
+        rebuild_row(r, block.bars, body_size) or " ".join(x.rich(body_size) for x in sorted(r, key=lambda x: x.bbox[0]))
+        for r in rows
+    ]
     text = "\n".join(t for t in texts if t)
     label = ""
     m = EQ_LABEL.search(text)

@@ -127,6 +127,7 @@ class TBlock:
     column: str = ""
     box: Box | None = None  # for blocks without rows (detected tables)
     extra: dict[str, str] = field(default_factory=dict)
+    bars: list[Box] = field(default_factory=list)  # fraction bars drawn inside a display formula
 
     @property
     def bbox(self) -> Box:
