@@ -341,3 +341,109 @@ def zero_page_pdf(path: Path) -> Path:
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
     path.write_bytes(bytes(out))
     return path
+
+
+# ---- a conference-style paper: booktabs table, vector figure with axis text, a fraction --------------
+
+BOOKTABS_ROWS = [
+    ["Method", "Accuracy", "Time (s)"],
+    ["Uniform", "88.63", "1.25"],
+    ["EL2N", "89.82", "3.40"],
+    ["Moderate", "89.94", "2.75"],
+]
+AXIS_TEXT = ["0.24", "0.20", "0.16", "0.12", "Layer 0", "Layer 2", "Epoch"]
+CUT_PARAGRAPH = ("Both layers reach the same loss, which", "suggests that depth matters less than width.")
+
+
+def _booktabs(page: pymupdf.Page, x0: float, y: float) -> float:
+    """Three horizontal rules (top, under the header, bottom) and no vertical ones; returns the end y."""
+    xs = [x0, x0 + 80.0, x0 + 150.0]
+    width = 215.0
+    page.draw_line((x0 - 4, y), (x0 - 4 + width, y), width=0.8)
+    for r, row in enumerate(BOOKTABS_ROWS):
+        y += 14.0
+        for c, cell in enumerate(row):
+            page.insert_text((xs[c], y - 3), cell, fontname="helv", fontsize=9)
+        if r == 0:
+            page.draw_line((x0 - 4, y + 1), (x0 - 4 + width, y + 1), width=0.5)
+            y += 2
+    y += 4
+    page.draw_line((x0 - 4, y), (x0 - 4 + width, y), width=0.8)
+    return y
+
+
+def _plot(page: pymupdf.Page, x0: float, y0: float, w: float, h: float) -> None:
+    """A line chart drawn with vectors: axes, two curves, tick labels, a legend and an axis title."""
+    page.draw_line((x0, y0), (x0, y0 + h), width=0.6)
+    page.draw_line((x0, y0 + h), (x0 + w, y0 + h), width=0.6)
+    for i, label in enumerate(AXIS_TEXT[:4]):
+        ty = y0 + 8 + i * (h - 16) / 3
+        page.draw_line((x0 - 3, ty), (x0, ty), width=0.4)
+        page.insert_text((x0 - 22, ty + 3), label, fontname="helv", fontsize=6)
+    for k, shift in enumerate((0.0, 18.0)):
+        pts = [pymupdf.Point(x0 + 6 * i, y0 + 12 + shift + 10 * ((i * 7) % 5) / 5) for i in range(int(w // 6))]
+        page.draw_polyline(pts, color=(0.1 * k, 0.3, 0.8 - 0.4 * k), width=0.8)
+    page.insert_text((x0 + w - 48, y0 + 12), AXIS_TEXT[4], fontname="helv", fontsize=6)
+    page.insert_text((x0 + w - 48, y0 + 20), AXIS_TEXT[5], fontname="helv", fontsize=6)
+    page.insert_text((x0 + w / 2 - 10, y0 + h + 8), AXIS_TEXT[6], fontname="helv", fontsize=6)
+
+
+def _fraction(page: pymupdf.Page, col: Column) -> None:
+    """'L = 1/n l(x, y)  (1)' set as TeX does: 1 over a drawn bar over n, the label at the right."""
+    col.gap(10)
+    base = col.y + 12
+    cx = (col.x0 + col.x1) / 2 - 40
+    page.insert_text((cx, base), "L =", fontname="helv", fontsize=10)
+    page.insert_text((cx + 24, base - 6), "1", fontname="helv", fontsize=10)
+    page.draw_line((cx + 22, base - 3.5), (cx + 31, base - 3.5), width=0.4)
+    page.insert_text((cx + 24, base + 8), "n", fontname="helv", fontsize=10)
+    page.insert_text((cx + 36, base), "l(x, y)", fontname="helv", fontsize=10)
+    page.insert_text((col.x1 - 14, base), "(1)", fontname="helv", fontsize=10)
+    col.y = base + 14
+
+
+def conference_paper(path: Path) -> Path:
+    """Two 2-column pages, no outline, with the floats real ICML/NeurIPS papers have."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=W, height=H)
+    tw = pymupdf.get_text_length(TITLE, fontname="hebo", fontsize=16)
+    page.insert_text(((W - tw) / 2, 70), TITLE, fontname="hebo", fontsize=16)
+    authors = ", ".join(AUTHORS)
+    page.insert_text(((W - pymupdf.get_text_length(authors, fontsize=10)) / 2, 92), authors, fontsize=10)
+    left = Column(page, LEFT, 110)
+    left.heading("Abstract")
+    left.para("We measure how a parser keeps tables, figures and formulas of a paper apart. " + FILLER)
+    left.heading("1 Introduction")
+    left.para("Coreset selection picks a small subset of the data that trains as well as all of it. " + FILLER)
+    left.para("The loss averages the per-example losses over the n examples of the subset:")
+    _fraction(page, left)
+    left.para("where l is the cross-entropy. " + FILLER)
+    right = Column(page, RIGHT, 110)
+    right.heading("2 Experiments")
+    right.para("Table 1 lists the accuracy of each method at a 70 % subset. " + FILLER)
+    right.y += 10
+    cap = "Table 1: Accuracy and time of each selection method."
+    page.insert_text((RIGHT[0], right.y), cap, fontname="helv", fontsize=9)
+    right.y = _booktabs(page, RIGHT[0] + 4, right.y + 6) + 8
+    right.para("Our method is the most accurate of the three at a similar cost. " + FILLER)
+    # ---- page 2: a vector figure in the left column, text around it --------------------------------
+    page = doc.new_page(width=W, height=H)
+    left = Column(page, LEFT, 60)
+    left.heading("2.1 Learning Curves")
+    left.para("Figure 1 shows the training loss of two layers over the epochs. " + FILLER)
+    _plot(page, LEFT[0] + 30, left.y + 14, 190, 110)
+    left.y += 14 + 110 + 22
+    page.insert_text((LEFT[0], left.y), "Figure 1: Training loss per layer.", fontname="helv", fontsize=9)
+    left.gap(12)
+    left.para("The curves flatten after a few epochs, as the theory predicts. " + FILLER)
+    # A paragraph cut by the column break, going on at the top of the right column.
+    left.para(CUT_PARAGRAPH[0])
+    right = Column(page, RIGHT, 60)
+    right.para(CUT_PARAGRAPH[1])
+    right.heading("3 Conclusion")
+    right.para("Tables and figures stay apart from the prose when the parser reads regions. " + FILLER)
+    right.para(FILLER)
+    right.heading("A Proofs")
+    right.para("The appendix proves the bound used in the text. " + FILLER)
+    doc.save(path)
+    return path

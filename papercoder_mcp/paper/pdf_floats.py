@@ -55,7 +55,8 @@ def regions_wanted(raw_blocks: list[list[Line]], images: list[Box], page: pymupd
     """A page holding a float (a caption opens one of its blocks, or it shows an image)."""
     if images:
         return True
-    return any(lines and CAPTION.match(lines[0].text) for lines in raw_blocks)
+    # Any row: pymupdf often puts a caption in one block with the axis title just above it.
+    return any(CAPTION.match(ln.text) for lines in raw_blocks for ln in lines)
 
 
 def layout_tables(

@@ -221,8 +221,46 @@ def detect_headings(
         if levels and c.block_index not in chosen:
             level = levels.most_common(1)[0][0]
             chosen[c.block_index] = (Heading(c.title, "", level, c.page, False, "style"), c.rows)
-    # Keep one heading per block: the longest row span wins (a two-row heading over its first row).
+    _drop_contents_entries(chosen)
+    _drop_out_of_sequence(chosen)
     return chosen
+
+
+def _drop_contents_entries(chosen: dict[int, tuple[Heading, int]]) -> None:
+    """A numbered heading met again later is an entry of a table of contents (appendix TOCs are
+    common): the later one is the section."""
+    last: dict[tuple[str, str], int] = {}
+    for idx in sorted(chosen):
+        h = chosen[idx][0]
+        if h.number and h.source != "toc":
+            key = (h.number, norm_title(h.title))
+            if key in last:
+                del chosen[last[key]]
+            last[key] = idx
+
+
+def _drop_out_of_sequence(chosen: dict[int, tuple[Heading, int]]) -> None:
+    """Section numbers run 1, 2, 3 ... then A, B, C: a '12' after '8' or after the appendix began is a
+    numbered line of an algorithm or a list, not a section."""
+    last_digit = 0
+    last_letter = 0
+    for idx in sorted(chosen):
+        h = chosen[idx][0]
+        if not h.number or h.source == "toc" or re.fullmatch(r"[IVX]+", h.number):
+            continue
+        head = h.number.split(".")[0]
+        if head.isdigit():
+            n = int(head)
+            if last_letter or n < last_digit or n > last_digit + (3 if last_digit == 0 else 2):
+                del chosen[idx]
+                continue
+            last_digit = n
+        elif len(head) == 1 and head.isalpha():
+            n = ord(head) - ord("A") + 1
+            if n < last_letter or n > last_letter + 2:
+                del chosen[idx]
+                continue
+            last_letter = n
 
 
 def _signature(line: Line) -> tuple[float, bool]:
