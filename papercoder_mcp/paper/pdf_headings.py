@@ -244,11 +244,15 @@ def _drop_out_of_sequence(chosen: dict[int, tuple[Heading, int]]) -> None:
     numbered line of an algorithm or a list, not a section."""
     last_digit = 0
     last_letter = 0
+    digits = [i for i, (h, _) in chosen.items() if h.number[:1].isdigit()]
+    first_digit = min(digits, default=-1)
     for idx in sorted(chosen):
         h = chosen[idx][0]
         if not h.number or h.source == "toc" or re.fullmatch(r"[IVX]+", h.number):
             continue
         head = h.number.split(".")[0]
+        if head.isalpha() and idx < first_digit:
+            continue  # before the body ('A Study of ...' is a title): no appendix yet
         if head.isdigit():
             n = int(head)
             if last_letter or n < last_digit or n > last_digit + (3 if last_digit == 0 else 2):
