@@ -33,7 +33,6 @@ from papercoder_mcp.paper.pdf_blocks import (
     split_references,
 )
 from papercoder_mcp.paper.pdf_config import ParserConfig
-from papercoder_mcp.paper.pdf_headings import APPENDIX_START, KNOWN, REFERENCES, Heading, detect_headings
 from papercoder_mcp.paper.pdf_floats import (
     formula_blocks,
     furniture,
@@ -41,6 +40,7 @@ from papercoder_mcp.paper.pdf_floats import (
     regions_wanted,
     trusted_pictures,
 )
+from papercoder_mcp.paper.pdf_headings import APPENDIX_START, KNOWN, REFERENCES, Heading, detect_headings
 from papercoder_mcp.paper.pdf_layout import (
     Box,
     Line,

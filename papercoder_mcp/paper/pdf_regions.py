@@ -10,6 +10,7 @@ a display formula starts and ends. `bench/parse.py` measures this choice against
 from __future__ import annotations
 
 import threading
+from typing import Any
 from dataclasses import dataclass, field
 
 import pymupdf
@@ -47,7 +48,7 @@ def page_regions(page: pymupdf.Page) -> list[Region]:
 
     with _LOCK:
         page.get_layout(return_raw=True)
-        raw = page.layout_information or []
+        raw: list[dict[str, Any]] = list(page.layout_information or [])
         page.layout_information = None  # find_tables() would otherwise reuse it
     out: list[Region] = []
     for item in raw:
