@@ -10,8 +10,8 @@ a display formula starts and ends. `bench/parse.py` measures this choice against
 from __future__ import annotations
 
 import threading
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import pymupdf
 
