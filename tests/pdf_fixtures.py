@@ -352,6 +352,7 @@ BOOKTABS_ROWS = [
     ["Moderate", "89.94", "2.75"],
 ]
 AXIS_TEXT = ["0.24", "0.20", "0.16", "0.12", "Layer 0", "Layer 2", "Epoch"]
+VENUE_NOTE = "Proceedings of the 43rd International Conference on Machine Learning. Copyright 2026."
 CUT_PARAGRAPH = ("Both layers reach the same loss, which", "suggests that depth matters less than width.")
 
 
@@ -408,8 +409,14 @@ def conference_paper(path: Path) -> Path:
     page = doc.new_page(width=W, height=H)
     tw = pymupdf.get_text_length(TITLE, fontname="hebo", fontsize=16)
     page.insert_text(((W - tw) / 2, 70), TITLE, fontname="hebo", fontsize=16)
-    authors = ", ".join(AUTHORS)
-    page.insert_text(((W - pymupdf.get_text_length(authors, fontsize=10)) / 2, 92), authors, fontsize=10)
+    # ICML style: names separated only by small affiliation marks, no commas.
+    x = 160.0
+    for i, name in enumerate(AUTHORS):
+        page.insert_text((x, 92), name, fontsize=10)
+        x += pymupdf.get_text_length(name, fontsize=10) + 1
+        page.insert_text((x, 88), str(i + 1), fontsize=6)
+        x += 12
+    page.insert_text((LEFT[0], 700), VENUE_NOTE, fontname="helv", fontsize=8)
     left = Column(page, LEFT, 110)
     left.heading("Abstract")
     left.para("We measure how a parser keeps tables, figures and formulas of a paper apart. " + FILLER)

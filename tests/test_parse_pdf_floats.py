@@ -11,7 +11,7 @@ from papercoder_mcp.paper.pdf import ParserConfig, parse_pdf
 from papercoder_mcp.paper.pdf_layout import scrub, tex_glyphs
 from papercoder_mcp.paper.pdf_metrics import control_chars, fact_kept, markdown_table_rows
 
-from pdf_fixtures import AUTHORS, AXIS_TEXT, BOOKTABS_ROWS, CUT_PARAGRAPH, conference_paper
+from pdf_fixtures import AUTHORS, AXIS_TEXT, BOOKTABS_ROWS, CUT_PARAGRAPH, VENUE_NOTE, conference_paper
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +71,17 @@ class TestFraction:
 
 class TestText:
     def test_no_outline_headings_and_authors(self, paper: Paper) -> None:
-        assert paper.outline() == ["1 Introduction", "2 Experiments", "  2.1 Learning Curves", "3 Conclusion", "A Proofs"]
+        assert paper.outline() == [
+            "1 Introduction",
+            "2 Experiments",
+            "  2.1 Learning Curves",
+            "3 Conclusion",
+            "A Proofs",
+        ]
         assert paper.authors == AUTHORS
+
+    def test_venue_note_of_page_one_is_not_paper_text(self, paper: Paper) -> None:
+        assert VENUE_NOTE.split(".")[0] not in paper.to_markdown()
 
     def test_paragraph_cut_by_the_column_break_is_joined(self, paper: Paper) -> None:
         assert " ".join(CUT_PARAGRAPH) in _prose(paper)
