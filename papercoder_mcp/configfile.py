@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import ValidationFailed
 
@@ -68,3 +69,97 @@ def validate_config_yaml(text: str) -> tuple[str, dict[str, Any], list[str]]:
             "config.yaml must be a non-empty mapping of settings", ["top level is not a non-empty mapping"]
         )
     return fixed, data, notes
+
+
+# -- what the config says about its own values ---------------------------------
+
+DEFAULT_MARK = "not in the paper: chosen default"
+# A null commented like this is a hyperparameter left unknown, which the rules forbid: it needs a default.
+_UNKNOWN_NOTE = re.compile(r"not (specified|given|stated|mentioned)|unknown|unspecified", re.IGNORECASE)
+
+
+class ConfigEntry(BaseModel):
+    """One leaf setting of config.yaml with the comment that explains it."""
+
+    key: str = Field(description="dotted key path, e.g. 'train.learning_rate'")
+    value: Any = None
+    comment: str = Field("", description="the comment on its line, or the comment lines just above it")
+
+    @property
+    def is_default(self) -> bool:
+        return DEFAULT_MARK in self.comment.lower()
+
+    @property
+    def must_provide(self) -> bool:
+        return self.value is None
+
+
+def _comment_after(line: str, column: int) -> str:
+    """The `# ...` text of a line after `column` (the end of the value), outside quotes."""
+    rest = line[column:]
+    hash_at = rest.find("#")
+    return rest[hash_at + 1 :].strip() if hash_at >= 0 else ""
+
+
+def _comment_above(lines: list[str], line_no: int) -> str:
+    notes: list[str] = []
+    i = line_no - 1
+    while i >= 0 and lines[i].strip().startswith("#"):
+        notes.insert(0, lines[i].strip().lstrip("#").strip())
+        i -= 1
+    return " ".join(notes)
+
+
+def config_entries(text: str) -> list[ConfigEntry]:
+    """Every leaf of the config with its comment, in file order (read from the YAML node tree, so
+    the positions are exact; comments are what PyYAML drops, so they are read from those lines)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    lines = text.splitlines()
+    out: list[ConfigEntry] = []
+
+    def walk(node: yaml.Node, prefix: str) -> None:
+        if not isinstance(node, yaml.MappingNode):
+            return
+        for key_node, value_node in node.value:
+            key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            if isinstance(value_node, yaml.MappingNode):
+                walk(value_node, key)
+                continue
+            end = value_node.end_mark
+            line = lines[end.line] if end.line < len(lines) else ""
+            on_key_line = end.line == key_node.start_mark.line
+            comment = _comment_after(line, end.column) if on_key_line else ""
+            if not comment:
+                comment = _comment_above(lines, key_node.start_mark.line)
+            value = yaml.safe_load(yaml.serialize(value_node))
+            out.append(ConfigEntry(key=key, value=value, comment=comment))
+
+    if root is not None:
+        walk(root, "")
+    return out
+
+
+def check_config_rules(text: str) -> list[str]:
+    """What breaks the rule that every setting has a value: nulls that are not the user's to supply.
+
+    A null must say what the user provides and how to get it; a null left for an unknown
+    hyperparameter must become a chosen default instead."""
+    problems = []
+    for entry in config_entries(text):
+        if not entry.must_provide:
+            continue
+        if not entry.comment:
+            problems.append(
+                f"{entry.key} is null with no comment: null is only for what the user must supply (a path, "
+                "a key); say what it is and how to get it in a comment, or give a value (the paper's, or a "
+                f"default marked `# {DEFAULT_MARK}`)"
+            )
+        elif _UNKNOWN_NOTE.search(entry.comment):
+            problems.append(
+                f"{entry.key} is null because the paper does not give it ({entry.comment!r}): choose a "
+                f"sensible default and mark it `# {DEFAULT_MARK}`; null is only for what the user must supply"
+            )
+    return problems

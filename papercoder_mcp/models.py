@@ -7,6 +7,7 @@ architecture lists) read it from the pydantic validation context:
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
@@ -73,12 +74,29 @@ class FileSpec(BaseModel):
     _norm = field_validator("path")(classmethod(lambda cls, v: _repo_path(v)))
 
 
+def is_test_module(path: str) -> bool:
+    """A test module of the generated repository: `tests/test_*.py` (or `tests/.../*_test.py`)."""
+    parts = path.split("/")
+    name = parts[-1]
+    return parts[0] == "tests" and name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+
+
 class Architecture(BaseModel):
-    """The software design: files, interfaces (classDiagram) and call flow (sequenceDiagram)."""
+    """The software design: files, interfaces (classDiagram) and call flow (sequenceDiagram).
+
+    The repository plans its own proof: test modules under `tests/` and a smoke mode of the
+    entry point, which later stages generate like any other file and verification runs."""
 
     implementation_approach: str
-    files: list[FileSpec] = Field(min_length=1)
+    files: list[FileSpec] = Field(
+        min_length=1, description="the source files, including the test modules under tests/"
+    )
     entry_point: str = Field(description="the file that runs the experiments, e.g. 'main.py'; one of files")
+    smoke_command: str = Field(
+        description="the exact command of the entry point's smoke mode, run from the repository root, "
+        "e.g. 'python main.py smoke': every stage on tiny synthetic data and tiny randomly initialised "
+        "models, no download, no GPU, about a minute on a laptop CPU"
+    )
     class_diagram: str = Field(description="mermaid classDiagram of the data structures and interfaces")
     sequence_diagram: str = Field(description="mermaid sequenceDiagram of the program call flow")
     open_questions: list[str] = Field(default_factory=list)
@@ -110,10 +128,42 @@ class Architecture(BaseModel):
             raise ValueError(f"files listed twice: {', '.join(dupes)}")
         if self.entry_point not in paths:
             raise ValueError(f"entry_point {self.entry_point!r} is not in files ({', '.join(paths)})")
+        if not any(is_test_module(p) for p in paths):
+            raise ValueError(
+                "files has no test module: add tests/test_<module>.py for every core module (shapes, "
+                "invariants, loss values on toy inputs, the paper's equations on tiny cases)"
+            )
+        self._check_smoke_command()
         return self
+
+    def _check_smoke_command(self) -> None:
+        example = f"e.g. 'python {self.entry_point} smoke'"
+        try:
+            argv = shlex.split(self.smoke_command)
+        except ValueError as exc:
+            raise ValueError(f"smoke_command does not parse as a shell command ({exc}); {example}") from None
+        if not argv:
+            raise ValueError(
+                "smoke_command is empty: give the exact command of the entry point's smoke mode (tiny "
+                f"synthetic data, tiny random models, no download, no GPU), {example}"
+            )
+        module = self.entry_point.removesuffix(".py").replace("/", ".")
+        runs_entry = len(argv) >= 2 and argv[0] in ("python", "python3") and (
+            argv[1] == self.entry_point or (argv[1] == "-m" and argv[2:3] == [module])
+        )
+        if not runs_entry:
+            raise ValueError(
+                f"smoke_command {self.smoke_command!r} must run the entry point {self.entry_point!r} "
+                f"with python, {example}"
+            )
 
     def paths(self) -> list[str]:
         return [f.path for f in self.files]
+
+    def smoke_argv(self) -> list[str]:
+        """The smoke command's arguments after `python ENTRY` (or `python -m MODULE`)."""
+        argv = shlex.split(self.smoke_command)
+        return argv[3:] if argv[1] == "-m" else argv[2:]
 
 
 def _strip_mermaid_fence(text: str) -> str:
@@ -188,6 +238,10 @@ class FileOrder(BaseModel):
                 raise ValueError(f"{t.path} depends on unknown files: {', '.join(bad)}")
             if t.path in t.depends_on:
                 raise ValueError(f"{t.path} depends on itself")
+            if is_test_module(t.path) and not [d for d in t.depends_on if not d.startswith("tests/")]:
+                raise ValueError(
+                    f"{t.path} depends on no module it tests: list the modules it imports in depends_on"
+                )
         if sorted(self.order) != sorted(tasks):
             raise ValueError("order must list every file in files exactly once")
         cycle = find_cycle({p: t.depends_on for p, t in tasks.items()})
@@ -205,6 +259,22 @@ class FileOrder(BaseModel):
             if t.path == path:
                 return t
         raise KeyError(path)
+
+    def levels(self) -> dict[str, int]:
+        """Each file's depth in the dependency graph: 0 for files that import no generated file."""
+        level: dict[str, int] = {}
+        for path in self.order:  # the order lists every file after its dependencies
+            level[path] = 1 + max((level[d] for d in self.task(path).depends_on), default=-1)
+        return level
+
+    def written_before(self, path: str) -> list[str]:
+        """The files whose code exists whenever `path` is generated: every file of a lower level.
+
+        Generation goes level by level (files of one level in parallel), so this set is the same
+        on every run and every sampler: the prompt that holds their interfaces, and its input hash,
+        do not depend on timing. It includes the file's own dependencies."""
+        level = self.levels()
+        return [p for p in self.order if level[p] < level[path]]
 
     def requirements_txt(self) -> str:
         return "".join(p.requirement() + "\n" for p in self.required_packages)

@@ -1,0 +1,450 @@
+"""The commands a generated entry point really offers, read from its argparse, click or typer code.
+
+The README and reproduce.sh of an export, the interface summaries in generation
+prompts and the coverage check all need the command line as the code defines
+it, not as the design hoped: a `python main.py` that exits with an argparse
+error is worse than no command. Nothing here runs the code; it reads the syntax
+tree, and says `framework="unknown"` when it cannot tell.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Framework = Literal["argparse", "click", "typer", "unknown"]
+
+
+class CliOption(BaseModel):
+    flags: list[str] = Field(description="['--lr', '-l'] for an option, ['path'] for a positional")
+    positional: bool = False
+    required: bool = False
+    takes_value: bool = True
+    metavar: str = ""
+
+    @property
+    def name(self) -> str:
+        long = [f for f in self.flags if f.startswith("--")]
+        return (long or self.flags)[0]
+
+    def usage(self) -> str:
+        if self.positional:
+            return (self.metavar or self.name).upper()
+        value = (
+            f" {(self.metavar or self.name.lstrip('-').replace('-', '_')).upper()}"
+            if self.takes_value
+            else ""
+        )
+        return f"{self.name}{value}"
+
+
+class CliCommand(BaseModel):
+    name: str = Field("", description="the subcommand, or '' for the program itself")
+    options: list[CliOption] = Field(default_factory=list)
+
+    def find(self, flag: str) -> CliOption | None:
+        return next((o for o in self.options if flag in o.flags), None)
+
+
+class EntryPointCli(BaseModel):
+    """The command line of one entry point file."""
+
+    path: str
+    framework: Framework
+    root: CliCommand = Field(default_factory=CliCommand)
+    subcommands: list[CliCommand] = Field(default_factory=list)
+    subcommand_required: bool = False
+    strings: list[str] = Field(default_factory=list, description="string constants, for an unknown CLI")
+
+    def command(self, name: str) -> CliCommand | None:
+        return next((c for c in self.subcommands if c.name == name), None)
+
+    def problem(self, argv: list[str]) -> str:
+        """Why `python ENTRY argv...` would not parse ('' when it would)."""
+        if self.framework == "unknown":
+            flags = [a.split("=", 1)[0] for a in argv if a.startswith("-")]
+            words = [a for a in argv[:1] if not a.startswith("-")]
+            missing = [t for t in [*words, *flags] if t not in self.strings]
+            return f"{self.path} does not mention {', '.join(missing)}" if missing else ""
+        problem, rest = _consume(self.root, list(argv))
+        if problem:
+            return problem
+        checked = [self.root]
+        if self.subcommands and rest:
+            sub = self.command(rest[0])
+            if sub is None:
+                names = ", ".join(c.name for c in self.subcommands)
+                return f"{self.path} has no subcommand {rest[0]!r} (it has {names})"
+            problem, rest = _consume(sub, rest[1:])
+            if problem:
+                return problem
+            checked.append(sub)
+        elif self.subcommands and self.subcommand_required:
+            return f"{self.path} needs a subcommand ({', '.join(c.name for c in self.subcommands)})"
+        if rest:
+            return f"{self.path}: unexpected arguments {' '.join(rest)}"
+        given = {a.split("=", 1)[0] for a in argv}
+        for cmd in checked:
+            for opt in cmd.options:
+                if opt.required and not opt.positional and not set(opt.flags) & given:
+                    return f"{self.path}{' ' + cmd.name if cmd.name else ''} requires {opt.name}"
+        return ""
+
+    def usage(self, entry: str) -> list[str]:
+        """One usage line per command, with its required arguments."""
+        base = f"python {entry}"
+        root_req = " ".join(o.usage() for o in self.root.options if o.required or o.positional)
+        if not self.subcommands:
+            return [" ".join(p for p in (base, root_req) if p)]
+        lines = []
+        for cmd in self.subcommands:
+            req = " ".join(o.usage() for o in cmd.options if o.required or o.positional)
+            lines.append(" ".join(p for p in (base, root_req, cmd.name, req) if p))
+        return lines
+
+
+def _consume(cmd: CliCommand, argv: list[str]) -> tuple[str, list[str]]:
+    """Walk one command's options and positionals; return a problem, or the words left after them
+    (where a subcommand starts)."""
+    positionals = [o for o in cmd.options if o.positional]
+    where = f" {cmd.name}" if cmd.name else " the program"
+    i = seen = 0
+    while i < len(argv):
+        token = argv[i]
+        if token.startswith("-") and token != "-":
+            flag = token.split("=", 1)[0]
+            opt = cmd.find(flag)
+            if opt is None and flag not in ("-h", "--help"):
+                return f"unknown option {flag} for{where}", []
+            i += 2 if opt is not None and opt.takes_value and "=" not in token else 1
+        elif seen < len(positionals):
+            seen += 1
+            i += 1
+        else:
+            break
+    missing = [o.usage() for o in positionals[seen:] if o.required]
+    if missing:
+        return f"{where.strip()} needs {', '.join(missing)}", []
+    return "", argv[i:]
+
+
+def split_command(command: str, entry: str) -> list[str] | None:
+    """The arguments after `python ENTRY` (or `python -m MODULE`), or None when it runs something else."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return None
+    module = entry.removesuffix(".py").replace("/", ".")
+    if len(argv) >= 2 and argv[0] in ("python", "python3"):
+        if argv[1] == entry:
+            return argv[2:]
+        if argv[1] == "-m" and argv[2:3] == [module]:
+            return argv[3:]
+    return None
+
+
+# -- reading the code -----------------------------------------------------------------
+
+
+def _name(expr: ast.expr) -> str:
+    return ast.unparse(expr)
+
+
+def _call_name(func: ast.expr) -> str:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return ""
+
+
+def _const(expr: ast.expr | None) -> object:
+    if isinstance(expr, ast.Constant):
+        return expr.value
+    return None
+
+
+def _kw(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def read_cli(path: str, source: str) -> EntryPointCli:
+    """The command line that the code of `path` defines."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return EntryPointCli(path=path, framework="unknown")
+    strings = sorted(
+        {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    )
+    for reader in (_argparse, _click, _typer):
+        found = reader(path, tree)
+        if found is not None:
+            return found
+    return EntryPointCli(path=path, framework="unknown", strings=strings)
+
+
+def _argparse_option(call: ast.Call) -> CliOption | None:
+    flags = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    if not flags:
+        return None
+    action = _const(_kw(call, "action"))
+    takes_value = action not in ("store_true", "store_false", "count", "help", "version", "store_const")
+    metavar = _const(_kw(call, "metavar"))
+    if not flags[0].startswith("-"):
+        nargs = _const(_kw(call, "nargs"))
+        return CliOption(
+            flags=flags[:1],
+            positional=True,
+            required=nargs not in ("?", "*"),
+            metavar=metavar if isinstance(metavar, str) else "",
+        )
+    return CliOption(
+        flags=flags,
+        required=_const(_kw(call, "required")) is True,
+        takes_value=takes_value,
+        metavar=metavar if isinstance(metavar, str) else "",
+    )
+
+
+def _argparse(path: str, tree: ast.Module) -> EntryPointCli | None:
+    parsers: dict[str, CliCommand] = {}  # variable -> the command it adds arguments to
+    subparsers: set[str] = set()
+    commands: list[CliCommand] = []
+    root: CliCommand | None = None
+    required_sub = False
+    # Walk in source order so a parser is known before its arguments are added.
+    nodes = sorted(
+        (n for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.Expr, ast.AnnAssign))),
+        key=lambda n: (n.lineno, n.col_offset),
+    )
+    for node in nodes:
+        targets = (
+            [_name(t) for t in node.targets]
+            if isinstance(node, ast.Assign)
+            else [_name(node.target)]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if isinstance(node, ast.Assign) and _const(node.value) is True:
+            for t in node.targets:  # `subparsers.required = True`
+                if isinstance(t, ast.Attribute) and t.attr == "required" and _name(t.value) in subparsers:
+                    required_sub = True
+            continue
+        # What each call of a chain returns: a command (parser, group) or the subparsers action.
+        current: CliCommand | str | None = None
+        for position, call in enumerate(_calls_in_chain(node.value)):
+            name = _call_name(call.func)
+            if position == 0:
+                owner_name = _name(call.func.value) if isinstance(call.func, ast.Attribute) else ""
+                owner: CliCommand | str | None = parsers.get(owner_name) or (
+                    "subparsers" if owner_name in subparsers else None
+                )
+            else:
+                owner = current
+            current = None
+            if name == "ArgumentParser":
+                root = root or CliCommand()
+                current = root
+            elif name == "add_subparsers" and isinstance(owner, CliCommand):
+                required_sub = required_sub or _const(_kw(call, "required")) is True
+                current = "subparsers"
+            elif name == "add_parser" and owner == "subparsers":
+                cmd_name = _const(call.args[0]) if call.args else None
+                if isinstance(cmd_name, str):
+                    current = CliCommand(name=cmd_name)
+                    commands.append(current)
+            elif name in ("add_argument_group", "add_mutually_exclusive_group") and isinstance(
+                owner, CliCommand
+            ):
+                current = owner
+            elif name == "add_argument" and isinstance(owner, CliCommand):
+                opt = _argparse_option(call)
+                if opt is not None:
+                    owner.options.append(opt)
+        for t in targets:
+            if isinstance(current, CliCommand):
+                parsers[t] = current
+            elif current == "subparsers":
+                subparsers.add(t)
+    if root is None:
+        return None
+    return EntryPointCli(
+        path=path, framework="argparse", root=root, subcommands=commands, subcommand_required=required_sub
+    )
+
+
+def _calls_in_chain(value: ast.expr | None) -> list[ast.Call]:
+    """`a.b(...).c(...)` -> the calls innermost first; a plain call -> [call]."""
+    out: list[ast.Call] = []
+    cur = value
+    while isinstance(cur, ast.Call):
+        out.insert(0, cur)
+        cur = cur.func.value if isinstance(cur.func, ast.Attribute) else None
+    return out
+
+
+def _decorators(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[tuple[str, str, ast.Call | None]]:
+    """(owner, name, call) of each decorator: `@cli.command("x")` -> ('cli', 'command', call)."""
+    out = []
+    for dec in fn.decorator_list:
+        call = dec if isinstance(dec, ast.Call) else None
+        func = dec.func if isinstance(dec, ast.Call) else dec
+        if isinstance(func, ast.Attribute):
+            out.append((_name(func.value), func.attr, call))
+        elif isinstance(func, ast.Name):
+            out.append(("", func.id, call))
+    return out
+
+
+def _click_options(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[CliOption]:
+    opts = []
+    for owner, name, call in reversed(_decorators(fn)):
+        if call is None or owner not in ("click", ""):
+            continue
+        flags = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if name == "option" and flags:
+            flags = [f for f in flags if f.startswith("-")] or flags
+            is_flag = _const(_kw(call, "is_flag")) is True or any("/" in f for f in flags)
+            flags = [p for f in flags for p in f.split("/")]
+            opts.append(
+                CliOption(
+                    flags=flags, required=_const(_kw(call, "required")) is True, takes_value=not is_flag
+                )
+            )
+        elif name == "argument" and flags:
+            optional = _const(_kw(call, "required")) is False or _kw(call, "default") is not None
+            optional = optional or _const(_kw(call, "nargs")) == -1
+            opts.append(CliOption(flags=flags[:1], positional=True, required=not optional))
+    return opts
+
+
+def _click(path: str, tree: ast.Module) -> EntryPointCli | None:
+    groups: set[str] = set()
+    root: CliCommand | None = None
+    commands: list[CliCommand] = []
+    single: CliCommand | None = None
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for owner, name, call in _decorators(node):
+            if owner == "click" and name == "group":
+                groups.add(node.name)
+                root = CliCommand(options=_click_options(node))
+            elif owner == "click" and name == "command":
+                single = CliCommand(options=_click_options(node))
+            elif owner in groups and name == "command":
+                given = _const(call.args[0]) if call is not None and call.args else None
+                cmd_name = given if isinstance(given, str) else node.name.replace("_", "-")
+                commands.append(CliCommand(name=cmd_name, options=_click_options(node)))
+    if root is not None:
+        return EntryPointCli(
+            path=path, framework="click", root=root, subcommands=commands, subcommand_required=True
+        )
+    if single is not None:
+        return EntryPointCli(path=path, framework="click", root=single)
+    return None
+
+
+def _typer_options(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[CliOption]:
+    args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
+    defaults: list[ast.expr | None] = [None] * (
+        len(fn.args.posonlyargs) + len(fn.args.args) - len(fn.args.defaults)
+    )
+    defaults += list(fn.args.defaults) + list(fn.args.kw_defaults)
+    opts = []
+    for arg, default in zip(args, defaults, strict=False):
+        annotation = ast.unparse(arg.annotation) if arg.annotation else ""
+        marker = (
+            default
+            if isinstance(default, ast.Call) and _call_name(default.func) in ("Option", "Argument")
+            else None
+        )
+        if (
+            marker is None
+            and isinstance(arg.annotation, ast.Subscript)
+            and _name(arg.annotation.value).endswith("Annotated")
+        ):
+            inner = arg.annotation.slice
+            elts = inner.elts if isinstance(inner, ast.Tuple) else []
+            marker = next(
+                (
+                    e
+                    for e in elts[1:]
+                    if isinstance(e, ast.Call) and _call_name(e.func) in ("Option", "Argument")
+                ),
+                None,
+            )
+            annotation = ast.unparse(elts[0]) if elts else annotation
+        is_argument = (marker is not None and _call_name(marker.func) == "Argument") or (
+            marker is None and default is None
+        )
+        if is_argument:
+            required = default is None or (
+                marker is not None and marker.args and _const(marker.args[0]) is Ellipsis
+            )
+            opts.append(CliOption(flags=[arg.arg], positional=True, required=bool(required)))
+            continue
+        explicit = [
+            a.value
+            for a in (marker.args[1:] if marker is not None else [])
+            if isinstance(a, ast.Constant) and isinstance(a.value, str)
+        ]
+        flag = "--" + arg.arg.replace("_", "-")
+        is_bool = annotation == "bool"
+        flags = explicit or ([flag, "--no-" + flag[2:]] if is_bool else [flag])
+        required = marker is not None and bool(marker.args) and _const(marker.args[0]) is Ellipsis
+        if marker is not None and default is None and not marker.args:
+            required = _kw(marker, "default") is None
+        opts.append(CliOption(flags=flags, required=required, takes_value=not is_bool))
+    return opts
+
+
+def _typer(path: str, tree: ast.Module) -> EntryPointCli | None:
+    apps: set[str] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and _call_name(node.value.func) == "Typer"
+        ):
+            apps.update(_name(t) for t in node.targets)
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and _call_name(node.func) == "run"
+            and _name(node.func).startswith("typer.")
+        ):
+            target = functions.get(_name(node.args[0])) if node.args else None
+            if target is not None:
+                return EntryPointCli(
+                    path=path, framework="typer", root=CliCommand(options=_typer_options(target))
+                )
+    if not apps:
+        return None
+    commands: list[CliCommand] = []
+    callback: CliCommand | None = None
+    for fn in functions.values():
+        for owner, name, call in _decorators(fn):
+            if owner not in apps:
+                continue
+            if name == "command":
+                given = _const(call.args[0]) if call is not None and call.args else None
+                cmd_name = given if isinstance(given, str) else fn.name.replace("_", "-")
+                commands.append(CliCommand(name=cmd_name, options=_typer_options(fn)))
+            elif name == "callback":
+                callback = CliCommand(options=_typer_options(fn))
+    if len(commands) == 1 and callback is None:
+        # Typer runs a lone command without its name.
+        return EntryPointCli(path=path, framework="typer", root=CliCommand(options=commands[0].options))
+    return EntryPointCli(
+        path=path,
+        framework="typer",
+        root=callback or CliCommand(),
+        subcommands=commands,
+        subcommand_required=True,
+    )
