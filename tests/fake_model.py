@@ -2,9 +2,12 @@
 
 It reads which stage is asking from the prompt's "# Stage: ..." heading and the
 file from its backticked path, and writes answers that validate: a plan, an
-architecture over a configurable file graph, a file order, a config.yaml (with
-`1e-4` written the YAML 1.2 way, as papers do), analyses, and Python code that
-imports exactly its dependencies.
+architecture over a configurable file graph (with a test module and a smoke
+command, as the design rules require), a file order, a config.yaml (with `1e-4`
+written the YAML 1.2 way, as papers do; defaults marked, null only for a path the
+user supplies), analyses, Python code that imports exactly its dependencies (the
+entry point an argparse CLI with `train`, `evaluate` and `smoke` subcommands),
+and a coverage map onto that code.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ DEFAULT_FILES: dict[str, list[str]] = {
     "trainer.py": ["model.py", "dataset.py"],
     "evaluation.py": ["model.py", "dataset.py"],
     "main.py": ["trainer.py", "evaluation.py"],
+    "tests/test_model.py": ["model.py"],
 }
+SMOKE_COMMAND = "python main.py smoke"
 
 
 def stage_of(prompt: str) -> str:
@@ -38,6 +43,7 @@ def stage_of(prompt: str) -> str:
         ("software architecture", "design_architecture"),
         ("dependency order", "order_files"),
         ("config.yaml", "write_config"),
+        ("coverage", "check_coverage"),
         ("logic analysis", "analyze_file"),
         ("code of", "generate_file"),
     ]:
@@ -64,6 +70,18 @@ def module_fn(path: str) -> str:
     return path.removesuffix(".py").replace("/", "_") + "_step"
 
 
+def is_test(path: str) -> bool:
+    return path.startswith("tests/") and path.rsplit("/", 1)[-1].startswith("test_")
+
+
+def with_a_test(files: dict[str, list[str]]) -> dict[str, list[str]]:
+    """A design without a test module gets one for its first module (the architecture requires one)."""
+    if any(is_test(p) for p in files):
+        return files
+    first = next(iter(files))
+    return {**files, f"tests/test_{first.rsplit('/', 1)[-1]}": [first]}
+
+
 @dataclass
 class FakeModel:
     files: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_FILES))
@@ -72,10 +90,14 @@ class FakeModel:
     # A file whose generated code has a runtime bug that compiles and passes every static check
     # (a variable used before assignment on the path every call takes); its repair is correct.
     planted_bug: str | None = None
-    # The entry point accepts `smoke` / `train` (argparse), as a planned smoke mode does.
-    smoke_mode: bool = False
+    # The entry point's argparse CLI has the designed `smoke` subcommand; False plants its absence.
+    smoke_mode: bool = True
     # Test files whose generated assertion is wrong (the test, not the code, must be repaired).
     wrong_tests: set[str] = field(default_factory=set)
+    smoke_command: str = SMOKE_COMMAND
+
+    def __post_init__(self) -> None:
+        self.files = with_a_test(self.files)
 
     def answer(self, stage: str, prompt: str) -> tuple[str, Any | None]:
         """(text, structured payload) for a stage; structured stages answer with JSON."""
@@ -99,6 +121,7 @@ class FakeModel:
                     "implementation_approach": "PyTorch, one module per concern.",
                     "files": [{"path": p, "purpose": f"{p} of the method"} for p in self.files],
                     "entry_point": self.entry_point,
+                    "smoke_command": self.smoke_command.replace("main.py", self.entry_point),
                     "class_diagram": "classDiagram\n" + classes,
                     "sequence_diagram": "sequenceDiagram\n    main->>trainer: train()",
                     "open_questions": [],
@@ -107,7 +130,7 @@ class FakeModel:
         if stage == "order_files":
             return self._json(
                 {
-                    "required_packages": [{"name": "pyyaml", "version": ">=6"}],
+                    "required_packages": [{"name": "pyyaml", "version": ">=6"}, {"name": "pytest"}],
                     "files": [
                         {
                             "path": p,
@@ -124,7 +147,10 @@ class FakeModel:
             )
         if stage == "write_config":
             return (
-                "```yaml\ntrain:\n  learning_rate: 1e-4  # Section 5\n  epochs: 10\n  batch_size: null  # not specified in the paper\n```",
+                "```yaml\ntrain:\n  learning_rate: 1e-4  # Section 5\n  epochs: 10  # Section 2\n"
+                "  batch_size: 32  # not in the paper: chosen default\n"
+                "data:\n  train_file: null  # path to the benchmark's training split: download it from its authors\n"
+                "smoke:\n  steps: 2  # not in the paper: chosen default\n```",
                 None,
             )
         if stage == "analyze_file":
@@ -137,6 +163,8 @@ class FakeModel:
         if stage in ("generate_file", "repair_file"):
             path = path_of(prompt)
             return f"```python\n{self.code_for(path, repaired=stage == 'repair_file')}```", None
+        if stage == "check_coverage":
+            return self._json(self.coverage())
         if stage == "critique":
             return self._json(
                 {
@@ -148,11 +176,35 @@ class FakeModel:
             )
         raise AssertionError(f"fake model cannot answer a prompt of stage {stage!r}")
 
+    def coverage(self) -> dict[str, Any]:
+        core = next((p for p in self.files if not is_test(p) and p != self.entry_point), self.entry_point)
+        return {
+            "items": [
+                {
+                    "name": "core layer",
+                    "kind": "component",
+                    "paper_reference": "Section 1",
+                    "file": core,
+                    "symbol": module_fn(core),
+                },
+                {
+                    "name": "Table 1: accuracy on the benchmark",
+                    "kind": "table",
+                    "paper_reference": "Table 1",
+                    "file": self.entry_point,
+                    "symbol": "main",
+                    "command": f"python {self.entry_point} evaluate",
+                },
+            ]
+        }
+
     def code_for(self, path: str, *, repaired: bool = False) -> str:
         deps = self.files.get(path, [])
-        if path.rsplit("/", 1)[-1].startswith("test_"):
+        if is_test(path):
             return self._test_for(path, deps, wrong=path in self.wrong_tests and not repaired)
         lines = [f'"""{path}: generated by the fake model."""', ""]
+        if path == self.entry_point:
+            lines += ["import argparse", ""]
         lines += [f"from {d.removesuffix('.py').replace('/', '.')} import {module_fn(d)}" for d in deps]
         lines += ["", "", f"def {module_fn(path)}() -> int:", "    total = 1"]
         lines += [f"    total += {module_fn(d)}()" for d in deps]
@@ -161,25 +213,34 @@ class FakeModel:
             lines += ["    if total < 0:", "        scale = 2", "    return total * scale", ""]
         else:
             lines += ["    return total", ""]
-        if path == self.entry_point and self.smoke_mode:
+        if path == self.entry_point:
+            smoke = ['    commands.add_parser("smoke")'] if self.smoke_mode else []
             lines += [
                 "",
-                'if __name__ == "__main__":',
-                "    import argparse",
-                "",
+                "def main() -> None:",
                 "    parser = argparse.ArgumentParser()",
-                '    parser.add_argument("command", choices=["smoke", "train"])',
+                '    commands = parser.add_subparsers(dest="command", required=True)',
+                '    commands.add_parser("train")',
+                '    commands.add_parser("evaluate")',
+                *smoke,
                 "    parser.parse_args()",
                 f"    print({module_fn(path)}())",
                 "",
+                "",
+                'if __name__ == "__main__":',
+                "    main()",
+                "",
             ]
-        elif path == self.entry_point:
-            lines += ["", 'if __name__ == "__main__":', f"    print({module_fn(path)}())", ""]
         return "\n".join(lines)
 
     @staticmethod
     def _test_for(path: str, deps: list[str], *, wrong: bool) -> str:
-        lines = [f'"""{path}: generated by the fake model."""', ""]
+        lines = [
+            f'"""{path}: generated by the fake model."""',
+            "",
+            "import pytest  # noqa: F401 - the runner",
+            "",
+        ]
         lines += [f"from {d.removesuffix('.py').replace('/', '.')} import {module_fn(d)}" for d in deps]
         for d in deps:
             check = "< 0" if wrong else "> 0"

@@ -53,18 +53,47 @@ class TestPrompts:
         assert a.system == b.system == first.system
         assert "`model.py`" in a.prompt and "`utils.py`" in b.prompt
 
-    async def test_generate_gets_only_its_dependencies_code(self, tmp_path: Path) -> None:
+    async def test_generate_gets_its_dependencies_code_and_the_interfaces_written_before(
+        self, tmp_path: Path
+    ) -> None:
         sampler = FakeSampler()
         ctx = new_run(tmp_path, sampler)
         await plan_through_config(ctx)
-        for path in ["utils.py", "model.py", "dataset.py", "trainer.py"]:
+        for path in ["utils.py", "model.py", "dataset.py", "trainer.py", "evaluation.py"]:
             await analyze_file(ctx, path)
         for path in ["utils.py", "model.py", "dataset.py"]:
             await generate_file(ctx, path)
         await generate_file(ctx, "trainer.py")
         prompt = sampler.history[-1].prompt
-        assert "### `model.py`" in prompt and "### `dataset.py`" in prompt
-        assert "### `utils.py`" not in prompt  # not a direct dependency of trainer.py
+        code_part, _, interfaces = prompt.partition("## Interfaces of the other files already written")
+        assert "### `model.py`" in code_part and "### `dataset.py`" in code_part
+        assert "utils.py" not in code_part  # not a direct dependency of trainer.py: no code ...
+        assert (
+            "### `utils.py`\n```python\ndef utils_step() -> int: ...\n```" in interfaces
+        )  # ... its interface
+        assert "evaluation.py" not in interfaces  # same level as trainer.py: generated beside it
+        # main.py's prompt reads every file of a lower level, so it waits for evaluation.py.
+        await analyze_file(ctx, "main.py")
+        with pytest.raises(StageError, match=r"call generate_file\('evaluation.py'\) first"):
+            await generate_file(ctx, "main.py")
+
+    async def test_a_changed_interface_makes_the_files_written_after_it_stale(self, tmp_path: Path) -> None:
+        ctx = new_run(tmp_path, FakeSampler())
+        await plan_through_config(ctx)
+        for path in ["utils.py", "model.py", "dataset.py", "trainer.py"]:
+            await analyze_file(ctx, path)
+            await generate_file(ctx, path)
+        utils = ctx.store.get_artifact(ctx.run_id, "code", "utils.py").content
+        # A body change leaves utils.py's interface as it was: trainer.py (which reads only that) stays fresh.
+        accept_answer(GENERATE_FILE, ctx, "utils.py", f"```python\n{utils}# same interface\n```")
+        assert GENERATE_FILE.is_fresh(ctx, "trainer.py") and not GENERATE_FILE.is_fresh(ctx, "model.py")
+        accept_answer(
+            GENERATE_FILE,
+            ctx,
+            "utils.py",
+            f"```python\n{utils}\ndef extra(x: int) -> int:\n    return x\n```",
+        )
+        assert not GENERATE_FILE.is_fresh(ctx, "trainer.py")
 
     async def test_guidance_is_kept_with_the_run(self, tmp_path: Path) -> None:
         sampler = FakeSampler()
@@ -108,6 +137,68 @@ class TestValidation:
         sampler.overrides = [json.dumps(bad)]
         await design_architecture(ctx)
         assert "entry_point 'run.py' is not in files" in sampler.history[-1].followups[-1].text
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            ({"files": "no tests"}, "files has no test module: add tests/test_<module>.py"),
+            ({"smoke_command": ""}, "smoke_command is empty"),
+            ({"smoke_command": "bash run.sh"}, "must run the entry point 'main.py' with python"),
+            ({"smoke_command": "python other.py smoke"}, "must run the entry point"),
+        ],
+    )
+    async def test_architecture_without_its_proof_is_reasked(
+        self, tmp_path: Path, change: dict[str, str], message: str
+    ) -> None:
+        bad = json.loads(FakeModel().answer("design_architecture", "")[0][8:-4])
+        if change.get("files"):
+            bad["files"] = [f for f in bad["files"] if not f["path"].startswith("tests/")]
+        else:
+            bad.update(change)
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        await make_plan(ctx)
+        sampler.overrides = [json.dumps(bad)]
+        result = await design_architecture(ctx)  # the re-ask gets the fake model's valid answer
+        assert message in sampler.history[-1].followups[-1].text
+        assert json.loads(result.artifact.content)["smoke_command"] == "python main.py smoke"
+
+    async def test_smoke_command_may_be_a_flag_or_a_module_run(self) -> None:
+        data = json.loads(FakeModel().answer("design_architecture", "")[0][8:-4])
+        for command, argv in [
+            ("python main.py --smoke", ["--smoke"]),
+            ("python3 -m main smoke --steps 2", ["smoke", "--steps", "2"]),
+        ]:
+            assert Architecture.model_validate({**data, "smoke_command": command}).smoke_argv() == argv
+
+    async def test_a_test_module_must_depend_on_what_it_tests(self) -> None:
+        arch = Architecture.model_validate(json.loads(FakeModel().answer("design_architecture", "")[0][8:-4]))
+        order = json.loads(FakeModel().answer("order_files", "")[0][8:-4])
+        for task in order["files"]:
+            if task["path"] == "tests/test_model.py":
+                task["depends_on"] = []
+        with pytest.raises(ValueError, match="tests/test_model.py depends on no module it tests"):
+            FileOrder.model_validate(order, context={"architecture": arch})
+
+    @pytest.mark.parametrize(
+        ("line", "message"),
+        [
+            ("  batch_size: null", "train.batch_size is null with no comment"),
+            ("  batch_size: null  # not specified in the paper", "choose a sensible default"),
+        ],
+    )
+    async def test_config_with_a_null_hyperparameter_is_reasked(
+        self, tmp_path: Path, line: str, message: str
+    ) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        await make_plan(ctx)
+        await design_architecture(ctx)
+        await order_files(ctx)
+        sampler.overrides = [f"```yaml\ntrain:\n  epochs: 10  # Section 2\n{line}\n```"]
+        result = await write_config(ctx)
+        assert message in sampler.history[-1].followups[-1].text
+        assert "# not in the paper: chosen default" in result.artifact.content
 
     async def test_file_order_rejects_cycles_unknown_files_and_bad_order(self, tmp_path: Path) -> None:
         arch = Architecture.model_validate(json.loads(FakeModel().answer("design_architecture", "")[0][8:-4]))

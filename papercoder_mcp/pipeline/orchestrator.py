@@ -301,7 +301,7 @@ async def _files(
             if refine_analyses:
                 async with limiter.slot((1, -chain[path])):
                     await tracker.refine(ctx, f"analysis:{path}")
-            for dep in deps:
+            for dep in deps:  # what its prompt reads: the code of every file of a lower level
                 await ready[dep].wait()
             failed_deps = [d for d in deps if not ok.get(d)]
             if failed_deps:
@@ -318,7 +318,7 @@ async def _files(
 
     async with anyio.create_task_group() as tg:
         for path in order.order:
-            tg.start_soon(one_file, path, order.task(path).depends_on)
+            tg.start_soon(one_file, path, order.written_before(path))
 
 
 async def _finish(store: Store, run_id: str, tracker: _Tracker, options: PipelineOptions) -> PipelineResult:

@@ -155,6 +155,6 @@ def callable_steps(store: Store, run_id: str, status: RunStatus | None = None) -
             or by_step.get((ANALYZE_FILE.name, path)) != "done"
         ):
             continue
-        if all(by_step.get((GENERATE_FILE.name, d)) == "done" for d in order.task(path).depends_on):
+        if all(by_step.get((GENERATE_FILE.name, d)) == "done" for d in order.written_before(path)):
             calls.append((GENERATE_FILE.name, path))
     return calls

@@ -1,4 +1,5 @@
-"""Stage 6: the code of one file, with the code of the files it depends on (not every earlier file)."""
+"""Stage 6: the code of one file, with the code of the files it depends on (not every earlier file)
+and a compact interface summary (from `ast`) of every other file written before it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import yaml
 
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.interfaces import repository_summary
+from papercoder_mcp.models import Architecture, is_test_module
 from papercoder_mcp.paths import normalize_repo_path
 from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import inputs
@@ -60,12 +63,20 @@ class GenerateFile(Stage):
     per_file = True
 
     def build_request(self, ctx: StageContext, key: str, guidance: str) -> SampleRequest:
-        _, task = file_task_or_error(ctx, key, self.name)
+        order, task = file_task_or_error(ctx, key, self.name)
+        arch = inputs.architecture(ctx, needed_by=self.name)
         analysis = inputs.require(ctx, "analysis", task.path, needed_by=f"generate_file({task.path!r})")
         dep_blocks = []
         for dep in task.depends_on:
             code = inputs.require(ctx, "code", dep, needed_by=f"generate_file({task.path!r})")
             dep_blocks.append(f"### `{dep}`\n\n```{language_for(dep)}\n{code.content.rstrip()}\n```")
+        # Files of lower levels exist whenever this one is generated (see FileOrder.written_before),
+        # so this block is the same on every run and belongs in the input hash.
+        others = [p for p in order.written_before(task.path) if p not in task.depends_on]
+        written = {
+            p: inputs.require(ctx, "code", p, needed_by=f"generate_file({task.path!r})").content
+            for p in others
+        }
         return SampleRequest(
             stage=self.name,
             system="",
@@ -76,7 +87,10 @@ class GenerateFile(Stage):
                 analysis=analysis.content.strip(),
                 dependency_code="\n\n".join(dep_blocks)
                 or "(none: this file depends on no other generated file)",
+                written_interfaces=repository_summary(written, others)
+                or "(none: no other file is written before this one)",
                 language=language_for(task.path),
+                role=_role(task.path, arch),
                 guidance=guidance_block(guidance),
             ),
         )
@@ -93,6 +107,25 @@ class GenerateFile(Stage):
         if not code.endswith("\n"):
             code += "\n"
         return Accepted(content=code, format=language_for(key), metadata=metadata)
+
+
+def _role(path: str, arch: Architecture) -> str:
+    """What this file owes the repository's proof: the entry point's smoke mode, or being a test."""
+    if path == arch.entry_point:
+        return (
+            f"- This is the entry point. Its command line (argparse subcommands or flags) runs each experiment, "
+            f"and `{arch.smoke_command}` runs the smoke mode: every stage end to end on tiny synthetic data "
+            "made in code and tiny randomly initialised models (e.g. `from_config` with 2 layers), one or two "
+            "steps, no download, no network, no GPU, no user-provided file, about a minute on a CPU."
+        )
+    if is_test_module(path):
+        return (
+            "- This is a pytest module, run with `python -m pytest -q tests` from the repository root. Test "
+            "the modules it depends on with tiny inputs: shapes, invariants, loss values on toy inputs "
+            "worked out by hand, the paper's equations on small cases. Every test asserts something "
+            "specific; no download, no GPU, no user-provided data."
+        )
+    return ""
 
 
 STAGE = GenerateFile()

@@ -122,13 +122,14 @@ class RepairFile(Stage):
     def store(
         self, ctx: StageContext, key: str, input_hash: str, accepted: Accepted, source: str
     ) -> Artifact:
-        """Store the repaired file, and keep the files that import it current.
+        """Store the repaired file, and keep the files generated after it current.
 
-        Their code does not change, only their inputs (this file's code is part of their prompt).
+        Their code does not change, only their inputs (this file's code or interface is part of their
+        prompt).
         Without a carried-over version, the next pipeline run would regenerate every dependent of a
         repaired file, and lose its own repairs."""
         order = inputs.file_order(ctx)
-        dependents = [t.path for t in order.files if key in t.depends_on]
+        dependents = [p for p in order.order if key in order.written_before(p)]
         fresh_before = [d for d in dependents if GENERATE_FILE_STAGE.is_fresh(ctx, d)]
         artifact = super().store(ctx, key, input_hash, accepted, source)
         for path in fresh_before:

@@ -81,7 +81,7 @@ def _const_keys(links: list[Link]) -> list[Link]:
     return out
 
 
-def _holder_name(expr: ast.expr) -> str | None:
+def holder_name(expr: ast.expr) -> str | None:
     if isinstance(expr, ast.Name):
         return expr.id
     if (
@@ -93,7 +93,7 @@ def _holder_name(expr: ast.expr) -> str | None:
     return None
 
 
-def _looks_like_config(name: str) -> bool:
+def looks_like_config(name: str) -> bool:
     base = name.removeprefix("self.")
     return base in CONFIG_NAMES or base.endswith(("_config", "_cfg", "_conf"))
 
@@ -250,13 +250,13 @@ def _check_module(mod: Module, tree: _Tree, excused: set[str]) -> list[Finding]:
         if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef):
             a = scope.args
             for arg in a.posonlyargs + a.args + a.kwonlyargs:
-                if _looks_like_config(arg.arg):
+                if looks_like_config(arg.arg):
                     env[arg.arg] = Holder((), False)
         nodes = _scope_nodes(body)
         parents = {id(c): n for n in nodes for c in ast.iter_child_nodes(n)}
         for node in nodes:
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                name = _holder_name(node.targets[0])
+                name = holder_name(node.targets[0])
                 if name is not None:
                     held = _holder_of(node.value, env)
                     if held is not None:
@@ -270,9 +270,9 @@ def _check_module(mod: Module, tree: _Tree, excused: set[str]) -> list[Finding]:
             if parent is not None and _is_link_of(parent, node):
                 continue  # only the outermost expression of a chain is checked
             root, links = key_chain(node)
-            name = _holder_name(root)
+            name = holder_name(root)
             holder = env.get(name) if name else None
-            if holder is None and name and _looks_like_config(name) and name.startswith("self."):
+            if holder is None and name and looks_like_config(name) and name.startswith("self."):
                 holder = Holder((), False)
             if holder is None:
                 continue
@@ -315,7 +315,7 @@ def _holder_of(value: ast.expr, env: dict[str, Holder]) -> Holder | None:
     if isinstance(value, ast.BoolOp):  # cfg.get("x") or {}
         value = value.values[0]
     root, links = key_chain(value)
-    name = _holder_name(root)
+    name = holder_name(root)
     if name is None or name not in env or not links:
         if name is not None and name in env and not links:
             return env[name]
