@@ -265,11 +265,11 @@ def _argparse(path: str, tree: ast.Module) -> EntryPointCli | None:
                 opt = _argparse_option(call)
                 if opt is not None:
                     owner.options.append(opt)
-        for t in targets:
+        for target in targets:
             if isinstance(current, CliCommand):
-                parsers[t] = current
+                parsers[target] = current
             elif current == "subparsers":
-                subparsers.add(t)
+                subparsers.add(target)
     if root is None:
         return None
     return EntryPointCli(

@@ -115,8 +115,8 @@ def config_keys_read(tree: ast.Module) -> list[str]:
             if keys:
                 found[keys] = None
     # Keep the leaves: "train" is implied by "train.lr".
-    keys = list(found)
-    return [k for k in keys if not any(o.startswith(k + ".") for o in keys)]
+    paths = list(found)
+    return [k for k in paths if not any(o.startswith(k + ".") for o in paths)]
 
 
 def _config_sections(tree: ast.Module) -> dict[str, str]:

@@ -8,7 +8,7 @@ architecture lists) read it from the pydantic validation context:
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
@@ -78,7 +78,11 @@ def is_test_module(path: str) -> bool:
     """A test module of the generated repository: `tests/test_*.py` (or `tests/.../*_test.py`)."""
     parts = path.split("/")
     name = parts[-1]
-    return parts[0] == "tests" and name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+    return (
+        parts[0] == "tests"
+        and name.endswith(".py")
+        and (name.startswith("test_") or name.endswith("_test.py"))
+    )
 
 
 class Architecture(BaseModel):
@@ -148,8 +152,10 @@ class Architecture(BaseModel):
                 f"synthetic data, tiny random models, no download, no GPU), {example}"
             )
         module = self.entry_point.removesuffix(".py").replace("/", ".")
-        runs_entry = len(argv) >= 2 and argv[0] in ("python", "python3") and (
-            argv[1] == self.entry_point or (argv[1] == "-m" and argv[2:3] == [module])
+        runs_entry = (
+            len(argv) >= 2
+            and argv[0] in ("python", "python3")
+            and (argv[1] == self.entry_point or (argv[1] == "-m" and argv[2:3] == [module]))
         )
         if not runs_entry:
             raise ValueError(
@@ -309,3 +315,72 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str]:
 
 def structured_schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
+
+
+# -- coverage of the paper by the code --------------------------------------
+
+CoverageKind = Literal["component", "experiment", "table", "figure", "ablation"]
+
+
+class CoverageItem(BaseModel):
+    """One component or experiment of the paper, and where the code implements it."""
+
+    name: str = Field(description="the component or result, e.g. 'Table 2: accuracy per dataset'")
+    kind: CoverageKind
+    paper_reference: str = Field("", description="where the paper has it: section, equation, table, figure")
+    file: str = Field("", description="the file that implements it; empty when nothing does")
+    symbol: str = Field(
+        "",
+        description="the function or class that implements it, e.g. 'train' or 'Trainer.fit'; empty if none",
+    )
+    command: str = Field(
+        "",
+        description="for a result: the exact command that reproduces it, e.g. 'python main.py eval --table 2'",
+    )
+    note: str = Field("", description="what is partial or missing, if anything")
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("name must not be empty")
+        return v.strip()
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        if not v.strip():
+            return ""
+        try:
+            return normalize_repo_path(v)
+        except UnsafePath as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class Coverage(BaseModel):
+    """The model's map of the paper onto the code (the check_coverage stage's answer)."""
+
+    items: list[CoverageItem] = Field(min_length=1)
+
+
+CoverageStatus = Literal["implemented", "not_implemented", "not_found"]
+
+
+class CheckedItem(CoverageItem):
+    status: CoverageStatus = Field(
+        description="implemented: the file and symbol exist (and the command parses); not_implemented: the "
+        "map names no code; not_found: the named code or command does not exist"
+    )
+    problem: str = ""
+
+
+class CoverageReport(BaseModel):
+    """The coverage map checked against the code: what the coverage artifact holds."""
+
+    items: list[CheckedItem]
+    smoke_problem: str = Field(
+        "", description="why the design's smoke command would not parse, if it would not"
+    )
+
+    def missing(self) -> list[CheckedItem]:
+        return [i for i in self.items if i.status != "implemented"]

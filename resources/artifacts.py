@@ -3,7 +3,7 @@
 papercoder://runs                          all runs (JSON)
 papercoder://runs/{run_id}                 manifest: steps with status and versions, cost (JSON)
 papercoder://runs/{run_id}/paper           the paper as Markdown
-papercoder://runs/{run_id}/plan            plan (JSON); also architecture, file_order
+papercoder://runs/{run_id}/plan            plan (JSON); also architecture, file_order, verification, coverage
 papercoder://runs/{run_id}/config          config.yaml
 papercoder://runs/{run_id}/analysis/{path} a file's analysis (Markdown)
 papercoder://runs/{run_id}/files/{path}    a file's code
@@ -91,6 +91,7 @@ def register(server: MCPServer, store: Store) -> None:
         ("architecture", "The software design: files, class diagram, sequence diagram"),
         ("file_order", "Packages, per-file logic and dependencies, dependency order"),
         ("verification", "The latest verification of the generated files: findings with file, line, kind"),
+        ("coverage", "The paper's components and results mapped to the code, each checked against it"),
     ]:
         _json_artifact(server, store, kind, description)
 

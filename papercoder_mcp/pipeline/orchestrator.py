@@ -1,9 +1,10 @@
 """The orchestrator: runs the stage DAG end to end, concurrently and resumably.
 
 Scheduling: the four planning stages run in order. Then every file gets one
-task that (1) analyses the file, (2) waits until the files it depends on have
-code, (3) generates it. Analyses therefore all start at once, and a file is
-generated as soon as its own analysis and its dependencies are ready; a
+task that (1) analyses the file, (2) waits until the files its prompt reads have
+code (every file of a lower dependency level: its dependencies' code and the
+others' interfaces), (3) generates it. Analyses therefore all start at once, and
+the files of one level are generated together once the levels below are done; a
 priority limiter bounds how many model calls are in flight and lets critical
 work (generations, long dependent chains) go first.
 
@@ -36,6 +37,7 @@ from papercoder_mcp.pipeline.scheduling import PriorityLimiter, chain_lengths
 from papercoder_mcp.samplers.base import Sampler, SampleRequest
 from papercoder_mcp.stages import (
     ANALYZE_FILE,
+    CHECK_COVERAGE,
     GENERATE_FILE,
     PLANNING_STAGES,
     Stage,
@@ -159,6 +161,7 @@ class _Tracker:
         return True
 
     async def step(self, stage: Stage, ctx: StageContext, key: str = "") -> StageResult | None:
+        """Run one stage; its outcome (done, skipped, failed, budget) is recorded either way."""
         if self.stop_new_calls:
             self.outcomes.append(
                 StepOutcome(stage=stage.name, key=key, state="budget", message="not started: budget reached")
@@ -224,7 +227,7 @@ async def run_pipeline(
     )
     ctx = StageContext(store=store, run_id=run_id, sampler=sampler, budget=budget, settings=options.settings)
     tracker = _Tracker(store, run_id, progress)
-    tracker.total = len(PLANNING_STAGES) * (2 if options.refine else 1) + (1 if options.verify else 0)
+    tracker.total = len(PLANNING_STAGES) * (2 if options.refine else 1) + (1 if options.verify else 0) + 1
     store.update_run(run_id, status="running")
 
     planned = True
@@ -237,9 +240,16 @@ async def run_pipeline(
             break
     if planned:
         await _files(ctx, tracker, options.concurrency, options.refine)
-    if planned and options.verify and not any(o.state not in ("done", "skipped") for o in tracker.outcomes):
+    if planned and options.verify and _all_ok(tracker):
         await _verify(ctx, tracker, options)
+    if planned and _all_ok(tracker):
+        # After verification and its repairs, so the map is of the code that will be exported.
+        await tracker.step(CHECK_COVERAGE, ctx)
     return await _finish(store, run_id, tracker, options)
+
+
+def _all_ok(tracker: _Tracker) -> bool:
+    return not any(o.state not in ("done", "skipped") for o in tracker.outcomes)
 
 
 async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions) -> None:

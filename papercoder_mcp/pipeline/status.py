@@ -19,7 +19,14 @@ from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.pipeline import verification as checks
-from papercoder_mcp.stages import ANALYZE_FILE, GENERATE_FILE, PLANNING_STAGES, Stage, StageContext
+from papercoder_mcp.stages import (
+    ANALYZE_FILE,
+    CHECK_COVERAGE,
+    GENERATE_FILE,
+    PLANNING_STAGES,
+    Stage,
+    StageContext,
+)
 from papercoder_mcp.stages.inputs import file_order
 from papercoder_mcp.store import Store
 
@@ -96,6 +103,7 @@ def run_status(store: Store, run_id: str) -> RunStatus:
     if generated:
         verify, errors = _verify_step(store, run_id)
         steps.append(verify)
+        steps.append(_step(CHECK_COVERAGE, ctx))  # the paper mapped to the code, once it all exists
     problems = [
         f"{s.stage}{' ' + s.key if s.key else ''}: {s.status}" for s in steps if s.status != "done"
     ] + [f"verification error: {e}" for e in errors]
@@ -157,4 +165,7 @@ def callable_steps(store: Store, run_id: str, status: RunStatus | None = None) -
             continue
         if all(by_step.get((GENERATE_FILE.name, d)) == "done" for d in order.written_before(path)):
             calls.append((GENERATE_FILE.name, path))
+    all_code = all(by_step.get((GENERATE_FILE.name, p)) == "done" for p in order.order)
+    if all_code and by_step.get((CHECK_COVERAGE.name, "")) != "done":
+        calls.append((CHECK_COVERAGE.name, ""))
     return calls

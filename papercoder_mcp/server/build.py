@@ -20,6 +20,7 @@ from papercoder_mcp.server.classic_sampling import DEFAULT_CALL_SECONDS
 from papercoder_mcp.store import Store
 from papercoder_mcp.tools import (
     analyze_file,
+    check_coverage,
     design_architecture,
     edit_artifact,
     evaluate_repo,
@@ -52,6 +53,7 @@ TOOL_MODULES = [
     list_runs,
     verify_repo,
     repair_file,
+    check_coverage,
     evaluate_repo,
     export_repo,
 ]
@@ -65,7 +67,8 @@ Read and correct artifacts between stages (resources papercoder://runs/{run_id}/
 When a result has status "handoff", write the answer yourself and send it with submit_artifact.
 run_pipeline also verifies the files and repairs what verification finds, with any model source; a run
 is complete ("verified") only when every step is fresh and the current verification passed. verify_repo
-checks the files on its own, repair_file fixes one; evaluate_repo scores them like Paper2Code (judge)
+checks the files on its own, repair_file fixes one; check_coverage maps the paper's components and results to the code (what
+is missing goes in the README); evaluate_repo scores them like Paper2Code (judge)
 or PaperBench (rubric). Finish with export_repo(run_id, out_dir). Generated code is never executed unless a smoke run is asked for.
 """
 

@@ -13,6 +13,8 @@ from papercoder_mcp.stages.base import (
     run_stage,
     set_guidance,
 )
+from papercoder_mcp.stages.check_coverage import STAGE as CHECK_COVERAGE
+from papercoder_mcp.stages.check_coverage import check_coverage
 from papercoder_mcp.stages.design_architecture import STAGE as DESIGN_ARCHITECTURE
 from papercoder_mcp.stages.design_architecture import design_architecture
 from papercoder_mcp.stages.generate_file import STAGE as GENERATE_FILE
@@ -26,10 +28,13 @@ from papercoder_mcp.stages.write_config import STAGE as WRITE_CONFIG
 from papercoder_mcp.stages.write_config import write_config
 
 PLANNING_STAGES: list[Stage] = [MAKE_PLAN, DESIGN_ARCHITECTURE, ORDER_FILES, WRITE_CONFIG]
-STAGES: dict[str, Stage] = {s.name: s for s in [*PLANNING_STAGES, ANALYZE_FILE, GENERATE_FILE, REPAIR_FILE]}
+STAGES: dict[str, Stage] = {
+    s.name: s for s in [*PLANNING_STAGES, ANALYZE_FILE, GENERATE_FILE, REPAIR_FILE, CHECK_COVERAGE]
+}
 
 __all__ = [
     "ANALYZE_FILE",
+    "CHECK_COVERAGE",
     "DESIGN_ARCHITECTURE",
     "GENERATE_FILE",
     "MAKE_PLAN",
@@ -44,6 +49,7 @@ __all__ = [
     "StageSettings",
     "accept_answer",
     "analyze_file",
+    "check_coverage",
     "design_architecture",
     "generate_file",
     "make_plan",

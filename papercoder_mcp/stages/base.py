@@ -32,6 +32,7 @@ DEFAULT_MAX_TOKENS: dict[str, int] = {
     "write_config": 4_000,
     "analyze_file": 6_000,
     "generate_file": 16_000,
+    "check_coverage": 8_000,
 }
 # What a call typically writes, for cost estimates before it runs (dry run, budget).
 EXPECTED_OUTPUT_TOKENS: dict[str, int] = {
@@ -41,6 +42,7 @@ EXPECTED_OUTPUT_TOKENS: dict[str, int] = {
     "write_config": 800,
     "analyze_file": 1_800,
     "generate_file": 2_500,
+    "check_coverage": 2_000,
 }
 MAX_REASKS = 2
 

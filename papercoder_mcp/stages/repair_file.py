@@ -26,6 +26,7 @@ from papercoder_mcp.stages.base import (
     guidance_block,
     run_stage,
 )
+from papercoder_mcp.stages.check_coverage import coverage_findings, current_report
 from papercoder_mcp.stages.generate_file import STAGE as GENERATE_FILE_STAGE
 from papercoder_mcp.store.records import Artifact
 from papercoder_mcp.verify.models import Finding
@@ -49,7 +50,8 @@ def _finding_line(f: Finding) -> str:
 
 
 def current_findings(ctx: StageContext, path: str) -> list[str]:
-    """The latest verification's findings in `path`, only when it checked the file as it is now."""
+    """The latest verification's findings in `path`, only when it checked the file as it is now, and
+    what the current coverage check found mapped to code in it that does not exist."""
     from papercoder_mcp.pipeline import verification as checks  # the pipeline imports the stages
 
     found = checks.latest(ctx.store, ctx.run_id)
@@ -65,7 +67,8 @@ def current_findings(ctx: StageContext, path: str) -> list[str]:
         raise MissingInput(
             f"the verification findings of {path} are older than its code: call verify_repo again first"
         )
-    return [_finding_line(f) for f in found.verification.findings if f.file == path and f.severity != "info"]
+    found_here = [*found.verification.findings, *_coverage_findings(ctx)]  # coverage: what the map lacks
+    return [_finding_line(f) for f in found_here if f.file == path and f.severity != "info"]
 
 
 def test_baseline(ctx: StageContext, path: str) -> str | None:
@@ -74,6 +77,13 @@ def test_baseline(ctx: StageContext, path: str) -> str | None:
         if not art.metadata.get("repair"):
             return art.content
     return None
+
+
+def _coverage_findings(ctx: StageContext) -> list[Finding]:
+    report = current_report(ctx)
+    if report is None:
+        return []
+    return coverage_findings(report, inputs.architecture(ctx).entry_point)
 
 
 class RepairFile(Stage):

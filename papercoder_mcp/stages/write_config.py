@@ -33,7 +33,9 @@ class WriteConfig(Stage):
         fixed, _data, notes = validate_config_yaml(body)
         problems = check_config_rules(fixed)
         if problems:
-            raise ValidationFailed("config.yaml leaves settings without a value: " + "; ".join(problems), problems)
+            raise ValidationFailed(
+                "config.yaml leaves settings without a value: " + "; ".join(problems), problems
+            )
         metadata: dict[str, Any] = {}
         if notes:
             metadata["rewritten_numbers"] = notes

@@ -1,0 +1,180 @@
+"""Stage 7: the paper's components and results mapped to the code that implements them, checked.
+
+The model lists what the paper contributes (components) and reports (each table,
+figure, ablation) and names the file, function or class, and command for each.
+The map is then checked against the code with `ast`: the file exists, the symbol
+is defined there, the command parses against the entry point's real command
+line. What the map leaves unmapped goes into the exported README as "Not
+implemented"; what it maps to code that does not exist becomes findings on that
+file, which `repair_file` can work on.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from pydantic import ValidationError
+
+from papercoder_mcp import prompts
+from papercoder_mcp.entry_point import EntryPointCli, read_cli, split_command
+from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.interfaces import repository_summary
+from papercoder_mcp.models import Architecture, CheckedItem, Coverage, CoverageItem, CoverageReport
+from papercoder_mcp.samplers.base import SampleRequest
+from papercoder_mcp.stages import inputs
+from papercoder_mcp.stages.answers import extract_json
+from papercoder_mcp.stages.base import Accepted, StageContext, StageResult, guidance_block, run_stage
+from papercoder_mcp.stages.structured import StructuredStage, validation_messages
+from papercoder_mcp.verify.models import Finding
+
+# The whole repository's interfaces go into this one prompt, so it may be longer than a per-file one.
+COVERAGE_SUMMARY_CHARS = 30_000
+
+
+def defined_symbols(source: str) -> set[str]:
+    """Top-level functions, classes and assigned names, and `Class.method` for every method."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.ClassDef):
+            names.add(node.name)
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    names.add(f"{node.name}.{item.name}")
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def command_problem(command: str, arch: Architecture, cli: EntryPointCli) -> str:
+    """Why a command would not run the entry point as its code defines it ('' when it would)."""
+    argv = split_command(command, arch.entry_point)
+    if argv is None:
+        return f"`{command}` does not run the entry point {arch.entry_point} with python"
+    problem = cli.problem(argv)
+    return f"`{command}`: {problem}" if problem else ""
+
+
+def check_item(
+    item: CoverageItem, files: dict[str, str], arch: Architecture, cli: EntryPointCli
+) -> CheckedItem:
+    data = item.model_dump()
+    if not item.file:
+        return CheckedItem(**data, status="not_implemented", problem=item.note or "no code implements it")
+    if item.file not in files:
+        return CheckedItem(**data, status="not_found", problem=f"{item.file} is not a file of the repository")
+    if item.symbol:
+        symbol = item.symbol.removesuffix("()")
+        if symbol not in defined_symbols(files[item.file]):
+            return CheckedItem(**data, status="not_found", problem=f"{item.file} defines no {symbol}")
+    if item.command:
+        problem = command_problem(item.command, arch, cli)
+        if problem:
+            return CheckedItem(**data, status="not_found", problem=problem)
+    return CheckedItem(**data, status="implemented")
+
+
+def check_coverage_map(coverage: Coverage, files: dict[str, str], arch: Architecture) -> CoverageReport:
+    """The map checked against the code; also whether the design's smoke command exists."""
+    cli = read_cli(arch.entry_point, files.get(arch.entry_point, ""))
+    return CoverageReport(
+        items=[check_item(i, files, arch, cli) for i in coverage.items],
+        smoke_problem=command_problem(arch.smoke_command, arch, cli),
+    )
+
+
+def coverage_findings(report: CoverageReport, entry_point: str) -> list[Finding]:
+    """Repair work: items mapped to code that does not exist, and a smoke command the CLI lacks."""
+    findings = []
+    for item in report.items:
+        if item.status != "not_found":
+            continue
+        target = item.file if item.file and not item.problem.startswith("`") else entry_point
+        ref = f" ({item.paper_reference})" if item.paper_reference else ""
+        findings.append(
+            Finding(
+                file=target,
+                kind="not_implemented",
+                severity="warning",
+                message=f"{item.name}{ref} is mapped to code that does not exist: {item.problem}",
+            )
+        )
+    if report.smoke_problem:
+        findings.append(
+            Finding(
+                file=entry_point,
+                kind="not_implemented",
+                severity="warning",
+                message=f"the smoke mode does not exist as designed: {report.smoke_problem}",
+            )
+        )
+    return findings
+
+
+def repository_files(ctx: StageContext, needed_by: str) -> dict[str, str]:
+    order = inputs.file_order(ctx, needed_by=needed_by)
+    return {p: inputs.require(ctx, "code", p, needed_by=needed_by).content for p in order.order}
+
+
+class CheckCoverage(StructuredStage):
+    name = "check_coverage"
+    kind = "coverage"
+    model = Coverage
+
+    def build_request(self, ctx: StageContext, key: str, guidance: str) -> SampleRequest:
+        files = repository_files(ctx, self.name)
+        return SampleRequest(
+            stage=self.name,
+            system="",
+            prefix=inputs.prefix(ctx, 4, self.name),
+            prompt=prompts.render(
+                "check_coverage",
+                repository=repository_summary(files, list(files), limit=COVERAGE_SUMMARY_CHARS),
+                schema=self.schema_text(),
+                guidance=guidance_block(guidance),
+            ),
+            output_schema=self.schema(),
+            schema_name="coverage",
+        )
+
+    def accept(self, ctx: StageContext, key: str, text: str, structured: Any | None) -> Accepted:
+        data = structured if structured is not None else extract_json(text)
+        try:
+            coverage = Coverage.model_validate(data)
+        except ValidationError as exc:
+            msgs = validation_messages(exc)
+            raise ValidationFailed("the coverage map does not validate: " + "; ".join(msgs), msgs) from exc
+        arch = inputs.architecture(ctx, needed_by=self.name)
+        report = check_coverage_map(coverage, repository_files(ctx, self.name), arch)
+        missing = report.missing()
+        return Accepted(
+            content=report.model_dump_json(indent=2),
+            format="json",
+            metadata={
+                "items": len(report.items),
+                "missing": len(missing),
+                "smoke_problem": report.smoke_problem,
+            },
+        )
+
+
+STAGE = CheckCoverage()
+
+
+def current_report(ctx: StageContext) -> CoverageReport | None:
+    """The stored coverage report when it was made from the current code, else None."""
+    art = STAGE.current(ctx)
+    if art is None or not STAGE.is_fresh(ctx):
+        return None
+    return CoverageReport.model_validate_json(art.content)
+
+
+async def check_coverage(ctx: StageContext, *, force: bool = False) -> StageResult:
+    return await run_stage(STAGE, ctx, force=force)

@@ -1,0 +1,41 @@
+"""MCP tool `check_coverage`."""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import Context
+from mcp.types import InputRequiredResult
+
+from papercoder_mcp.server.app import drive_stage
+from papercoder_mcp.server.results import StageToolResult
+from papercoder_mcp.stages import CHECK_COVERAGE
+from papercoder_mcp.tools._params import STAGE_ANNOTATIONS, Force, Guidance, IncludeContext, RunId, Sampler
+
+TITLE = "Map the paper's components and results to the code"
+ANNOTATIONS = STAGE_ANNOTATIONS
+
+
+async def check_coverage(
+    run_id: RunId,
+    ctx: Context,
+    guidance: Guidance = None,
+    sampler: Sampler = "auto",
+    force: Force = False,
+    include_context: IncludeContext = False,
+) -> StageToolResult | InputRequiredResult:
+    """List the paper's components and results (each table, figure, ablation) and map each to the file,
+    function or class, and command that implements it; the map is checked against the code.
+
+    Call it once every file has code (after verify_repo), before export_repo. In the stored report
+    (papercoder://runs/{run_id}/coverage) each item is implemented, not_implemented (listed in the
+    exported README as not implemented) or not_found (mapped to code or a command that does not exist:
+    call repair_file for the file named in `warnings`, which gets them as findings).
+    """
+    return await drive_stage(
+        ctx,
+        CHECK_COVERAGE,
+        run_id,
+        guidance=guidance,
+        sampler=sampler,
+        force=force,
+        include_context=include_context,
+    )
