@@ -284,7 +284,7 @@ class FakeSampler:
         )
 
 
-STRUCTURED_STAGES = {"make_plan", "design_architecture", "order_files"}
+STRUCTURED_STAGES = {"make_plan", "design_architecture", "order_files", "check_coverage"}
 
 
 def fake_model_responder(fake: FakeModel | None = None, *, bad_first: set[str] | None = None):  # type: ignore[no-untyped-def]

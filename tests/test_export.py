@@ -47,14 +47,39 @@ class TestExport:
                 "model.py",
                 "reproduce.sh",
                 "requirements.txt",
+                "tests",
                 "trainer.py",
                 "utils.py",
             ]
         )
-        assert (out / "requirements.txt").read_text() == "pyyaml>=6\n"
+        assert (out / "tests" / "test_model.py").is_file()
+        assert (out / "requirements.txt").read_text() == "pyyaml>=6\npytest\n"
         assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 10
         readme = (out / "README.md").read_text()
-        assert "python main.py" in readme and "the batch size is not given" in readme
+        assert "the batch size is not given" in readme
+        how = readme.split("## How to run", 1)[1].split("```")[1]
+        assert how.splitlines()[1:] == [
+            "pip install -r requirements.txt",
+            "python -m pytest -q tests  # the tests",
+            "python main.py smoke  # smoke mode: tiny synthetic data and models, CPU only",
+            "python main.py evaluate  # Table 1: accuracy on the benchmark",
+        ]
+        assert "- `python main.py train`" in readme  # every command the entry point defines, from its code
+        assumptions = readme.split("## Assumptions", 1)[1].split("##", 1)[0]
+        assert "- `train.batch_size` = `32`" in assumptions and "- `smoke.steps` = `2`" in assumptions
+        assert "learning_rate" not in assumptions  # the paper gives it
+        provide = readme.split("## What you must provide", 1)[1].split("##", 1)[0]
+        assert "- `data.train_file` in config.yaml: path to the benchmark's training split" in provide
+        assert "## Not implemented" not in readme  # the fake model's map covers everything
+        script = (out / "reproduce.sh").read_text()
+        assert script.endswith(
+            "pip install -r requirements.txt\n\n"
+            "# Smoke mode: every stage on tiny synthetic data and models (no download, no GPU).\n"
+            "python main.py smoke\n\n"
+            "# Table 1: accuracy on the benchmark\n"
+            "python main.py evaluate\n"
+        )
+        assert "python main.py\n" not in script  # the bare entry point exits with a usage error
         assert os.access(out / "reproduce.sh", os.X_OK)
         if shutil.which("git"):
             assert len(result.git_commit) == 40
@@ -162,6 +187,10 @@ class TestVerifiedExport:
         key_line = lines.index('    key = os.environ["OPENAI_API_KEY"]') + 1
         data_line = lines.index('    with open("data/train.csv", "r") as fh:') + 1
         assert bullets == [
+            # config.yaml's nulls first (the fake config leaves the training split to the user), ...
+            "- `data.train_file` in config.yaml: path to the benchmark's training split: download it from its "
+            "authors",
+            # ... then what the code reads that nothing in it makes.
             f"- `data/train.csv` (dataset): read by `main.py` (line {data_line}, `open`)",
             f"- `OPENAI_API_KEY` (environment variable): read from the environment by `main.py` (line {key_line}); "
             "set it before running",

@@ -24,10 +24,12 @@ class TestFullRun:
         events: list[ProgressEvent] = []
         result = await run_pipeline(ctx.store, ctx.run_id, sampler, progress=events.append)
         assert result.status == "verified", result.message
-        assert len(sampler.history) == 4 + 2 * 6
-        # 16 model calls and the verification of the result.
-        assert [e.kind for e in events].count("step_finished") == 17
-        assert events[-1].kind == "run_finished" and events[-1].done == events[-1].total == 17
+        # Four planning calls, an analysis and a generation per file (tests/ included), the coverage check.
+        assert len(sampler.history) == 4 + 2 * 7 + 1
+        assert sampler.history[-1].stage == "check_coverage"  # after verification, before export
+        # 19 model calls and the verification of the result.
+        assert [e.kind for e in events].count("step_finished") == 20
+        assert events[-1].kind == "run_finished" and events[-1].done == events[-1].total == 20
         status = run_status(ctx.store, ctx.run_id)
         assert status.complete and all(s.status == "done" for s in status.steps)
         assert ctx.store.get_run(ctx.run_id).status == "verified"
@@ -93,6 +95,7 @@ class TestResume:
         assert states[("generate_file", "trainer.py")] == "blocked"
         assert states[("generate_file", "evaluation.py")] == "blocked"
         assert states[("generate_file", "main.py")] == "blocked"
+        assert states[("generate_file", "tests/test_model.py")] == "blocked"
         assert states[("generate_file", "dataset.py")] == "done"
         assert "run the pipeline again" in result.message.lower() and "--" not in result.message
         status = run_status(ctx.store, ctx.run_id)
@@ -102,11 +105,14 @@ class TestResume:
         again = await run_pipeline(ctx.store, ctx.run_id, sampler)
         assert again.status == "verified"
         redone = [(r.stage, r.key) for r in sampler.history[calls_before:]]
-        # Only model.py and what depends on it; every other finished call is reused.
+        # Only model.py and the files generated after it (they read its code or its interface), then
+        # the coverage check; every other finished call is reused.
         assert sorted(redone) == [
+            ("check_coverage", ""),
             ("generate_file", "evaluation.py"),
             ("generate_file", "main.py"),
             ("generate_file", "model.py"),
+            ("generate_file", "tests/test_model.py"),
             ("generate_file", "trainer.py"),
         ]
 

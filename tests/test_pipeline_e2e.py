@@ -151,6 +151,7 @@ class TestKillAndResume:
             "write_config": "config",
             "analyze_file": "analysis",
             "generate_file": "code",
+            "check_coverage": "coverage",
         }
         from fake_model import path_of
 
@@ -158,4 +159,4 @@ class TestKillAndResume:
         assert not (redone & finished), f"finished steps were paid again: {redone & finished}"
         repo = tmp_path / "repo"
         assert (repo / "main.py").read_text().startswith('"""main.py')
-        assert (repo / "config.yaml").exists() and (repo / "requirements.txt").read_text() == "pyyaml>=6\n"
+        assert (repo / "config.yaml").exists() and (repo / "requirements.txt").read_text() == "pyyaml>=6\npytest\n"

@@ -167,17 +167,26 @@ class TestImportToDistribution:
 def _store_run(tmp_path: Path, files: dict[str, str], config: str) -> tuple[Store, str]:
     store = Store(tmp_path / "verify.db")
     run = store.create_run(title="t")
-    paths = list(files) + ["missing.py"]
+    paths = list(files) + ["tests/test_missing.py"]  # designed, never generated
     arch = Architecture(
         implementation_approach="x",
         files=[FileSpec(path=p, purpose="p") for p in paths],
         entry_point="main.py",
+        smoke_command="python main.py --smoke",
         class_diagram="classDiagram\n  class A",
         sequence_diagram="sequenceDiagram\n  A->>B: x",
     )
     order = FileOrder(
         required_packages=[Package(name="pyyaml")],
-        files=[FileTask(path=p, purpose="p", logic=f"logic of {p}: run does work") for p in paths],
+        files=[
+            FileTask(
+                path=p,
+                purpose="p",
+                logic=f"logic of {p}: run does work",
+                depends_on=["main.py"] if p.startswith("tests/") else [],
+            )
+            for p in paths
+        ],
         order=paths,
     )
     store.put_artifact(run.id, "architecture", arch.model_dump_json(), format="json")
@@ -198,7 +207,7 @@ class TestVerifyRun:
         before = len(store.list_artifacts(run_id))
         result = verify_run(store, run_id)
         assert [(f.kind, f.file, f.line) for f in result.findings] == [
-            ("missing_module", "missing.py", None),
+            ("missing_module", "tests/test_missing.py", None),
             ("config_number_as_string", "config.yaml", 1),
         ]
         assert len(store.list_artifacts(run_id)) == before  # verify_run stores nothing

@@ -1,0 +1,129 @@
+"""The command line a generated entry point defines, read from its code (argparse, click, typer)."""
+
+from __future__ import annotations
+
+import pytest
+
+from papercoder_mcp.entry_point import read_cli, split_command
+
+ARGPARSE_MAIN = """
+import argparse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="reproduce the paper")
+    parser.add_argument("--config", default="config.yaml")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train")
+    train.add_argument("--epochs", type=int)
+    evaluate = commands.add_parser("evaluate")
+    evaluate.add_argument("--checkpoint", required=True)
+    group = evaluate.add_mutually_exclusive_group()
+    group.add_argument("--fast", action="store_true")
+    commands.add_parser("plot").add_argument("table", choices=["1", "2"])
+    commands.add_parser("smoke")
+    return parser
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()
+"""
+
+
+class TestArgparse:
+    def test_subcommands_and_their_arguments_are_read(self) -> None:
+        cli = read_cli("main.py", ARGPARSE_MAIN)
+        assert cli.framework == "argparse" and cli.subcommand_required
+        assert [c.name for c in cli.subcommands] == ["train", "evaluate", "plot", "smoke"]
+        assert cli.usage("main.py") == [
+            "python main.py train",
+            "python main.py evaluate --checkpoint CHECKPOINT",
+            "python main.py plot TABLE",
+            "python main.py smoke",
+        ]
+
+    @pytest.mark.parametrize(
+        ("argv", "problem"),
+        [
+            ([], "main.py needs a subcommand (train, evaluate, plot, smoke)"),
+            (["smoke"], ""),
+            (["--config", "other.yaml", "train", "--epochs", "2"], ""),
+            (["evaluate"], "main.py evaluate requires --checkpoint"),
+            (["evaluate", "--checkpoint=ckpt.pt", "--fast"], ""),
+            (["plot"], "plot needs TABLE"),
+            (["plot", "2"], ""),
+            (["test"], "main.py has no subcommand 'test' (it has train, evaluate, plot, smoke)"),
+            (["train", "--lr", "1"], "unknown option --lr for train"),
+            (["train", "extra"], "main.py: unexpected arguments extra"),
+        ],
+    )
+    def test_a_command_line_is_checked_like_argparse_would(self, argv: list[str], problem: str) -> None:
+        assert read_cli("main.py", ARGPARSE_MAIN).problem(argv) == problem
+
+    def test_a_bare_parser_with_a_required_option(self) -> None:
+        cli = read_cli(
+            "run.py",
+            "import argparse\np = argparse.ArgumentParser()\np.add_argument('--data', required=True)\n"
+            "p.add_argument('--smoke', action='store_true')\n",
+        )
+        assert cli.problem([]) == "run.py requires --data"
+        assert cli.problem(["--data", "x.csv", "--smoke"]) == ""
+
+
+class TestClickAndTyper:
+    def test_a_click_group(self) -> None:
+        source = """
+import click
+
+@click.group()
+def cli() -> None: ...
+
+@cli.command()
+@click.option("--epochs", type=int, required=True)
+def train_model(epochs: int) -> None: ...
+
+@cli.command("smoke")
+@click.argument("out", required=False)
+def smoke(out: str) -> None: ...
+"""
+        cli = read_cli("main.py", source)
+        assert [c.name for c in cli.subcommands] == ["train-model", "smoke"]
+        assert cli.problem(["train-model"]) == "main.py train-model requires --epochs"
+        assert cli.problem(["smoke"]) == "" and cli.problem([]) != ""
+
+    def test_a_typer_app(self) -> None:
+        source = """
+import typer
+
+app = typer.Typer()
+
+@app.command()
+def train(config: str, epochs: int = 3, fast: bool = False) -> None: ...
+
+@app.command()
+def smoke(steps: int = typer.Option(..., "--steps")) -> None: ...
+"""
+        cli = read_cli("main.py", source)
+        assert cli.problem(["train", "config.yaml", "--epochs", "2", "--fast"]) == ""
+        assert cli.problem(["train"]) == "train needs CONFIG"
+        assert cli.problem(["smoke"]) == "main.py smoke requires --steps"
+
+    def test_a_lone_typer_command_runs_without_its_name(self) -> None:
+        source = (
+            "import typer\napp = typer.Typer()\n\n@app.command()\ndef main(steps: int = 2) -> None: ...\n"
+        )
+        cli = read_cli("main.py", source)
+        assert cli.subcommands == [] and cli.problem(["--steps", "1"]) == ""
+
+
+class TestUnknownInterfaces:
+    def test_hand_parsed_argv_is_judged_by_the_words_the_code_mentions(self) -> None:
+        cli = read_cli("main.py", "import sys\nif sys.argv[1:] == ['smoke']:\n    print('ok')\n")
+        assert cli.framework == "unknown"
+        assert cli.problem(["smoke"]) == "" and cli.problem(["train"]) == "main.py does not mention train"
+
+    def test_commands_that_run_something_else_are_not_the_entry_point(self) -> None:
+        assert split_command("python main.py smoke --steps 2", "main.py") == ["smoke", "--steps", "2"]
+        assert split_command("python3 -m src.main smoke", "src/main.py") == ["smoke"]
+        assert split_command("bash run.sh", "main.py") is None
+        assert split_command("python 'unclosed", "main.py") is None

@@ -1,0 +1,101 @@
+"""The exported README and reproduce.sh, derived from the entry point's code and config.yaml."""
+
+from __future__ import annotations
+
+import json
+
+from papercoder_mcp.configfile import config_entries
+from papercoder_mcp.models import Architecture, CheckedItem, CoverageReport
+from papercoder_mcp.pipeline.repo_docs import plan_commands, reproduce_sh
+
+from fake_model import FakeModel
+from test_entry_point import ARGPARSE_MAIN
+
+
+def architecture(smoke: str = "python main.py smoke") -> Architecture:
+    data = json.loads(FakeModel().answer("design_architecture", "")[0][8:-4])
+    return Architecture.model_validate({**data, "smoke_command": smoke})
+
+
+def item(name: str, command: str) -> CheckedItem:
+    return CheckedItem(
+        name=name, kind="table", file="main.py", symbol="main", command=command, status="implemented"
+    )
+
+
+class TestCommandsFromTheEntryPoint:
+    def test_without_a_coverage_map_every_runnable_subcommand_in_code_order(self) -> None:
+        plan = plan_commands(architecture(), {"main.py": ARGPARSE_MAIN}, None)
+        assert plan.smoke is not None and plan.smoke.command == "python main.py smoke"
+        assert [r.command for r in plan.experiments] == ["python main.py train"]
+        assert plan.left_out == [
+            "`python main.py evaluate`: main.py evaluate requires --checkpoint",
+            "`python main.py plot`: plot needs TABLE",
+        ]
+
+    def test_mapped_experiments_in_the_papers_order_each_checked_and_quoted(self) -> None:
+        coverage = CoverageReport(
+            items=[
+                item("Table 2", "python main.py plot 2"),
+                item("Table 1", "python main.py evaluate --checkpoint 'runs/best model.pt'"),
+                item("Table 3", "python main.py evaluate"),
+                item("Table 1 again", "python main.py plot 2"),
+            ]
+        )
+        plan = plan_commands(architecture(), {"main.py": ARGPARSE_MAIN}, coverage)
+        assert [r.command for r in plan.experiments] == [
+            "python main.py plot 2",
+            "python main.py evaluate --checkpoint 'runs/best model.pt'",
+        ]
+        assert plan.left_out == ["Table 3 `python main.py evaluate`: main.py evaluate requires --checkpoint"]
+        script = reproduce_sh(plan)
+        runs = [line for line in script.splitlines() if line and not line.startswith("#")][-3:]
+        assert runs == [
+            "python main.py smoke",
+            "python main.py plot 2",
+            "python main.py evaluate --checkpoint 'runs/best model.pt'",
+        ]
+
+    def test_a_smoke_command_the_code_lacks_is_not_run(self) -> None:
+        plan = plan_commands(architecture("python main.py --smoke"), {"main.py": ARGPARSE_MAIN}, None)
+        assert plan.smoke is None
+        assert (
+            plan.left_out[0]
+            == "the smoke mode `python main.py --smoke`: unknown option --smoke for the program"
+        )
+        assert "\npython main.py --smoke\n" not in reproduce_sh(plan)
+
+    def test_a_flag_smoke_mode_on_a_program_without_subcommands(self) -> None:
+        main = (
+            "import argparse\np = argparse.ArgumentParser()\np.add_argument('--smoke', action='store_true')\n"
+        )
+        plan = plan_commands(architecture("python main.py --smoke"), {"main.py": main}, None)
+        assert plan.smoke is not None and plan.smoke.command == "python main.py --smoke"
+        assert [r.command for r in plan.experiments] == ["python main.py"]  # the bare run parses here
+
+    def test_hostile_text_in_a_label_stays_a_comment(self) -> None:
+        coverage = CoverageReport(items=[item("Table 1\nrm -rf ~", "python main.py train")])
+        script = reproduce_sh(plan_commands(architecture(), {"main.py": ARGPARSE_MAIN}, coverage))
+        assert "# Table 1 rm -rf ~\npython main.py train\n" in script
+        assert "\nrm -rf" not in script
+
+
+class TestConfigComments:
+    def test_values_comments_and_what_the_user_supplies(self) -> None:
+        text = (
+            "train:\n"
+            "  lr: 1.0e-4  # Section 5\n"
+            "  # not in the paper: chosen default\n"
+            "  batch_size: 32\n"
+            "  sizes: [1, 2]  # Table 1\n"
+            "  name: 'a # b'  # the hash in quotes is not a comment\n"
+            "data:\n"
+            "  csv: null  # path to the CSV: download it from the dataset's page\n"
+        )
+        entries = {e.key: e for e in config_entries(text)}
+        assert entries["train.lr"].value == 1e-4 and entries["train.lr"].comment == "Section 5"
+        assert entries["train.batch_size"].is_default
+        assert entries["train.sizes"].value == [1, 2] and entries["train.sizes"].comment == "Table 1"
+        assert entries["train.name"].value == "a # b"
+        assert entries["train.name"].comment == "the hash in quotes is not a comment"
+        assert entries["data.csv"].must_provide and not entries["train.lr"].must_provide
