@@ -150,7 +150,9 @@ class TestInTheExport:
         ctx, _ = await finished(tmp_path)
         main = ctx.store.get_artifact(ctx.run_id, "code", "main.py").content
         # A new function changes main.py's interface, which the map was made from.
-        edit_artifact(ctx.store, ctx.run_id, "code", main + "\n\ndef plot() -> None:\n    print(1)\n", "main.py")
+        edit_artifact(
+            ctx.store, ctx.run_id, "code", main + "\n\ndef plot() -> None:\n    print(1)\n", "main.py"
+        )
         result = export_repo(ctx.store, ctx.run_id, tmp_path / "out")
         assert any("coverage check is out of date" in w for w in result.warnings)
         assert "The coverage check is out of date" in (tmp_path / "out" / "README.md").read_text()

@@ -159,4 +159,6 @@ class TestKillAndResume:
         assert not (redone & finished), f"finished steps were paid again: {redone & finished}"
         repo = tmp_path / "repo"
         assert (repo / "main.py").read_text().startswith('"""main.py')
-        assert (repo / "config.yaml").exists() and (repo / "requirements.txt").read_text() == "pyyaml>=6\npytest\n"
+        assert (repo / "config.yaml").exists() and (
+            repo / "requirements.txt"
+        ).read_text() == "pyyaml>=6\npytest\n"

@@ -82,6 +82,7 @@ class TestListing:
                 "export_repo",
                 "verify_repo",
                 "repair_file",
+                "check_coverage",
                 "evaluate_repo",
             }
             assert tools["get_run"].annotations.read_only_hint is True
@@ -105,18 +106,29 @@ class TestClientSampling:
                 result = data(await client.call_tool(tool, {"run_id": run_id}))
                 assert result["status"] == "done" and result["sampler"] == "mcp-sampling"
             for tool in ["analyze_file", "generate_file"]:
-                for path in ["utils.py", "model.py", "dataset.py", "trainer.py", "evaluation.py", "main.py"]:
+                for path in [
+                    "utils.py",
+                    "model.py",
+                    "dataset.py",
+                    "trainer.py",
+                    "evaluation.py",
+                    "tests/test_model.py",
+                    "main.py",
+                ]:
                     result = data(await client.call_tool(tool, {"run_id": run_id, "path": path}))
                     assert result["status"] == "done"
-            # After the last file comes verification, never export.
+            # After the last file comes verification, never export; then the coverage check.
             assert result["next"][0] == f"verify_repo(run_id={run_id!r})"
             assert not run_status(store, run_id).complete
             verified = data(await client.call_tool("verify_repo", {"run_id": run_id}))
-            assert verified["passed"] and verified["next"] == [f"export_repo(run_id={run_id!r}, out_dir=...)"]
+            assert verified["passed"] and verified["next"] == [f"check_coverage(run_id={run_id!r})"]
+            result = data(await client.call_tool("check_coverage", {"run_id": run_id}))
+            assert result["status"] == "done" and result["resource"] == f"papercoder://runs/{run_id}/coverage"
+            assert result["next"] == [f"export_repo(run_id={run_id!r}, out_dir=...)"]
             again = data(await client.call_tool("make_plan", {"run_id": run_id}))
             assert again["status"] == "reused"
         assert run_status(store, run_id).complete
-        assert len(callback.asked) == 16
+        assert len(callback.asked) == 4 + 2 * 7 + 1
         assert {c.sampler for c in store.calls(run_id)} == {"mcp-sampling"}
 
     async def test_run_pipeline_batches_rounds_and_reasks(self, store: Store, paper: Path) -> None:
@@ -129,9 +141,10 @@ class TestClientSampling:
                 statuses.append(result["status"])
                 if result["status"] == "verified":
                     break
-        # 10 rounds of work (planning 4 + a re-ask, all analyses at once, 4 levels of code) fit in two calls.
+        # 11 rounds of work (planning 4 + a re-ask, all analyses at once, 4 levels of code, coverage) fit
+        # in two calls.
         assert statuses == ["partial", "verified"]
-        assert len(callback.asked) == 17
+        assert len(callback.asked) == 4 + 1 + 2 * 7 + 1
         assert run_status(store, run_id).complete
         errors = [c.error for c in store.calls(run_id) if c.error]
         assert len(errors) == 1 and "invalid" in errors[0]
@@ -222,7 +235,7 @@ class TestServerSideApi:
                 )
                 assert result["status"] == "verified"
             await sampler.aclose()
-        assert len(fake.requests) == 16
+        assert len(fake.requests) == 4 + 2 * 7 + 1
         assert progress and progress[-1][0] == progress[-1][1]
 
 
@@ -286,7 +299,7 @@ class TestEditAndResources:
             calls = json.loads(
                 (await client.read_resource(f"papercoder://runs/{run_id}/calls")).contents[0].text
             )  # type: ignore[union-attr]
-            assert len(calls) == 16
+            assert len(calls) == 4 + 2 * 7 + 1
             config = await client.read_resource(f"papercoder://runs/{run_id}/config")
             assert config.contents[0].mime_type == "application/yaml"
             bad = await client.call_tool(

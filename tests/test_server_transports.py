@@ -32,6 +32,7 @@ TOOLS = {
     "evaluate_repo",
     "verify_repo",
     "repair_file",
+    "check_coverage",
     "make_plan",
     "design_architecture",
     "order_files",
@@ -45,7 +46,16 @@ TOOLS = {
     "list_runs",
     "export_repo",
 }
-FILES = ["utils.py", "model.py", "dataset.py", "trainer.py", "evaluation.py", "main.py"]
+FILES = [
+    "utils.py",
+    "model.py",
+    "dataset.py",
+    "trainer.py",
+    "evaluation.py",
+    "main.py",
+    "tests/test_model.py",
+]
+CALLS = 4 + 2 * len(FILES) + 1  # planning, an analysis and a generation per file, the coverage check
 TOKEN = "s3cret"
 ACCEPT = {"Accept": "application/json, text/event-stream"}
 INITIALIZE = {
@@ -131,14 +141,14 @@ class TestStdio:
             code = text_of(await client.read_resource(f"papercoder://runs/{run_id}/files/main.py"))
             assert code.startswith('"""main.py')
             calls = json.loads(text_of(await client.read_resource(f"papercoder://runs/{run_id}/calls")))
-            assert len(calls) == 16
+            assert len(calls) == CALLS
             runs = data(await client.call_tool("list_runs", {}))["runs"]
             assert [r["run_id"] for r in runs] == [run_id]
-        assert len(callback.asked) == 16
+        assert len(callback.asked) == CALLS
         with Store(db) as store:
             assert run_status(store, run_id).complete
             kinds = {(a.kind, a.key) for a in store.list_artifacts(run_id)}
-            for kind in ["plan", "architecture", "file_order", "config"]:
+            for kind in ["plan", "architecture", "file_order", "config", "coverage"]:
                 assert (kind, "") in kinds
             for path in FILES:
                 assert ("analysis", path) in kinds and ("code", path) in kinds
