@@ -41,12 +41,18 @@ from papercoder_mcp.pipeline.ingest import store_paper  # noqa: E402
 from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline  # noqa: E402
 from papercoder_mcp.samplers.anthropic import CACHE_BREAKPOINTS  # noqa: E402
 from papercoder_mcp.samplers.base import Completion, SampleRequest, Usage  # noqa: E402
-from papercoder_mcp.stages import ANALYZE_FILE, GENERATE_FILE, PLANNING_STAGES, StageContext  # noqa: E402
+from papercoder_mcp.stages import (  # noqa: E402
+    ANALYZE_FILE,
+    CHECK_COVERAGE,
+    GENERATE_FILE,
+    PLANNING_STAGES,
+    StageContext,
+)
 from papercoder_mcp.stages.base import EXPECTED_OUTPUT_TOKENS, run_stage  # noqa: E402
 from papercoder_mcp.stages.inputs import file_order  # noqa: E402
 from papercoder_mcp.store import Store  # noqa: E402
 
-from fake_model import FakeModel, stage_of  # noqa: E402
+from fake_model import FakeModel, stage_of, with_a_test  # noqa: E402
 from pipeline_helpers import small_paper  # noqa: E402
 
 PAPERS = ROOT.parent / "shared" / "papers"
@@ -183,17 +189,27 @@ class BenchSampler:
 
 
 def critical_path(calls: list[CallLog], files: dict[str, list[str]]) -> float:
-    """Planning chain, then the file DAG: all analyses may start at once; generate(f) starts when
-    analyse(f) and generate(d) for every dependency d have finished. Uses the observed latencies."""
+    """Planning chain (and the coverage check), then the file DAG: all analyses may start at once;
+    generate(f) starts when analyse(f) and generate(d) for every file d its prompt reads (every file
+    of a lower dependency level, FileOrder.written_before) have finished. Uses the observed latencies."""
+    files = with_a_test(files)  # what FakeModel designs
     lat: dict[tuple[str, str], float] = {}
     for c in calls:
         lat[(c.stage, c.key)] = lat.get((c.stage, c.key), 0.0) + c.latency
     planning = sum(v for (stage, _), v in lat.items() if stage not in ("analyze_file", "generate_file"))
+    level: dict[str, int] = {}
+
+    def depth(path: str) -> int:
+        if path not in level:
+            level[path] = 1 + max((depth(d) for d in files[path]), default=-1)
+        return level[path]
+
     finish: dict[str, float] = {}
 
     def done(path: str) -> float:
         if path not in finish:
-            ready = max([lat[("analyze_file", path)], *(done(d) for d in files[path])])
+            before = [p for p in files if depth(p) < depth(path)]
+            ready = max([lat[("analyze_file", path)], *(done(d) for d in before)])
             finish[path] = ready + lat[("generate_file", path)]
         return finish[path]
 
@@ -246,11 +262,12 @@ async def run_sequential(tmp: Path, paper: Paper, args: argparse.Namespace) -> R
     t0 = time.monotonic()
     for stage in PLANNING_STAGES:
         await run_stage(stage, ctx)
-    order = file_order(ctx).order
-    for path in order:
+    order = file_order(ctx)
+    for path in order.order:
         await run_stage(ANALYZE_FILE, ctx, path)
-    for path in order:
+    for path in order.generation_order():
         await run_stage(GENERATE_FILE, ctx, path)
+    await run_stage(CHECK_COVERAGE, ctx)
     wall = time.monotonic() - t0
     return RunResult("sequential, no cache", wall, sampler.calls, "complete")
 

@@ -273,6 +273,11 @@ class FileOrder(BaseModel):
             level[path] = 1 + max((level[d] for d in self.task(path).depends_on), default=-1)
         return level
 
+    def generation_order(self) -> list[str]:
+        """The order files can be generated in one by one: level by level, `order` within a level."""
+        level = self.levels()
+        return sorted(self.order, key=lambda p: level[p])
+
     def written_before(self, path: str) -> list[str]:
         """The files whose code exists whenever `path` is generated: every file of a lower level.
 

@@ -53,7 +53,7 @@ class TestFull:
         assert result.exit_code == 0, result.output
         assert "nothing was sent to a model" in result.output
         assert "make_plan" in result.output and "generate_file" in result.output
-        assert "assumed 8 files" in result.output
+        assert "assumed 12 files" in result.output and "check_coverage" in result.output
         assert "Estimated total: $" in result.output
 
     def test_without_a_key_it_says_what_to_do(self, paper: Path, tmp_path: Path) -> None:

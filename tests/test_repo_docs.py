@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+from test_entry_point import ARGPARSE_MAIN
+
 from papercoder_mcp.configfile import config_entries
 from papercoder_mcp.models import Architecture, CheckedItem, CoverageReport
 from papercoder_mcp.pipeline.repo_docs import plan_commands, reproduce_sh
 
 from fake_model import FakeModel
-from test_entry_point import ARGPARSE_MAIN
 
 
 def architecture(smoke: str = "python main.py smoke") -> Architecture:

@@ -11,12 +11,15 @@ from papercoder_mcp.samplers.base import PDF_TOKENS_PER_PAGE
 from papercoder_mcp.samplers.pricing import price_for
 from papercoder_mcp.stages.base import EXPECTED_OUTPUT_TOKENS
 
-# Without a design we cannot know the file count; PaperCoder's repositories average 6-10 files.
-ASSUMED_FILES = 8
+# Without a design we cannot know the file count; PaperCoder's repositories average 6-10 files, and
+# the repository's own tests add about as many again.
+ASSUMED_FILES = 12
 # Size of a dependency file's code in a generate prompt, as tokens (about 150 lines of Python).
 DEP_CODE_TOKENS = 1_500
 # A critique answer (problems by severity and a score) is short beside the artifact it reviews.
 CRITIQUE_OUTPUT_TOKENS = 1_200
+# One earlier file's interface summary in a generate or coverage prompt (signatures, keys, files).
+INTERFACE_TOKENS = 150
 
 
 class PlannedCall(BaseModel):
@@ -112,7 +115,8 @@ def estimate_run(
     shared = system + paper_tokens + sum(out[s] for s, _ in planning)
     for i in range(n):
         key = f"file {i + 1}"
-        for stage, extra in (("analyze_file", 300), ("generate_file", out["analyze_file"] + DEP_CODE_TOKENS)):
+        generate_extra = out["analyze_file"] + DEP_CODE_TOKENS + INTERFACE_TOKENS * i
+        for stage, extra in (("analyze_file", 300), ("generate_file", generate_extra)):
             tail = estimate_tokens(prompts.load(stage)) + extra
             first = i == 0 and stage == "analyze_file"
             read, write = (0, shared) if first else (shared, 0)
@@ -148,6 +152,17 @@ def estimate_run(
                     )
                 )
                 baseline += _cost(model, shared + tail, 0, 0, answer) or 0.0
+    tail = estimate_tokens(prompts.load("check_coverage")) + 1_000 + INTERFACE_TOKENS * n
+    calls.append(
+        PlannedCall(
+            stage="check_coverage",
+            input_tokens=shared + tail,
+            cached_input_tokens=shared,
+            output_tokens=out["check_coverage"],
+            cost_usd=_cost(model, tail, shared, 0, out["check_coverage"]),
+        )
+    )
+    baseline += _cost(model, shared + tail, 0, 0, out["check_coverage"]) or 0.0
     total = sum(c.cost_usd or 0.0 for c in calls) if priced else None
     repair_usd: float | None = None
     note = ""

@@ -91,13 +91,15 @@ def run_status(store: Store, run_id: str) -> RunStatus:
     ctx = StageContext(store=store, run_id=run_id)
     steps = [_step(stage, ctx) for stage in PLANNING_STAGES]
     files: list[str] = []
+    generation: list[str] = []
     if all(s.status == "done" for s in steps[:3]):
         try:
-            files = file_order(ctx).order
+            order = file_order(ctx)
+            files, generation = order.order, order.generation_order()
         except PaperCoderError:
             files = []
     steps += [_step(ANALYZE_FILE, ctx, path) for path in files]
-    steps += [_step(GENERATE_FILE, ctx, path) for path in files]
+    steps += [_step(GENERATE_FILE, ctx, path) for path in generation]
     generated = bool(files) and all(s.status == "done" for s in steps)
     errors: list[str] = []
     if generated:
@@ -157,7 +159,7 @@ def callable_steps(store: Store, run_id: str, status: RunStatus | None = None) -
         return []
     order = file_order(StageContext(store=store, run_id=run_id))
     calls = [(ANALYZE_FILE.name, p) for p in order.order if by_step.get((ANALYZE_FILE.name, p)) != "done"]
-    for path in order.order:
+    for path in order.generation_order():
         if (
             by_step.get((GENERATE_FILE.name, path)) == "done"
             or by_step.get((ANALYZE_FILE.name, path)) != "done"
