@@ -86,6 +86,10 @@ class TestCheckedAgainstTheCode:
         assert status["Figure 3: attention maps"] == ("not_implemented", "no plotting code")
         assert status["ghost module"] == ("not_found", "ghost.py is not a file of the repository")
         assert result.artifact.metadata["missing"] == 4
+        assert result.artifact.metadata["repair_files"] == [
+            "main.py",
+            "trainer.py",
+        ]  # not ghost.py: no such file
 
     async def test_what_is_mapped_to_missing_code_becomes_repair_work(self, tmp_path: Path) -> None:
         ctx, sampler = await finished(tmp_path)
@@ -111,7 +115,7 @@ class TestCheckedAgainstTheCode:
             report.smoke_problem
             == "`python main.py smoke`: main.py has no subcommand 'smoke' (it has train, evaluate)"
         )
-        [finding] = coverage_findings(report, "main.py")
+        [finding] = coverage_findings(report, "main.py", ["main.py"])
         assert finding.file == "main.py" and "the smoke mode does not exist as designed" in finding.message
 
     async def test_an_invalid_map_is_reasked(self, tmp_path: Path) -> None:

@@ -198,7 +198,41 @@ class TestHandoff:
             exported = data(
                 await client.call_tool("export_repo", {"run_id": run_id, "out_dir": str(tmp_path / "repo")})
             )
-            assert "main.py" in exported["files"]
+            assert "main.py" in exported["files"] and "tests/test_model.py" in exported["files"]
+
+    async def test_coverage_by_handoff_and_what_it_finds_missing_is_offered_as_repairs(
+        self, store: Store, paper: Path
+    ) -> None:
+        async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
+            run_id = await start(client, paper)
+            await finish(client, run_id)
+        async with Client(build_server(store)) as client:
+            asked = data(await client.call_tool("check_coverage", {"run_id": run_id, "force": True}))
+            assert asked["status"] == "handoff"
+            assert "## The repository as written" in asked["handoff"]["prompt"]
+            assert "def trainer_step() -> int" in asked["handoff"]["prompt"]  # interfaces, from the code
+            answer = {
+                "items": [
+                    {"name": "core layer", "kind": "component", "file": "model.py", "symbol": "model_step"},
+                    {"name": "scheduler", "kind": "component", "file": "trainer.py", "symbol": "Scheduler"},
+                ]
+            }
+            stored = data(
+                await client.call_tool(
+                    "submit_artifact",
+                    {"handoff_id": asked["handoff"]["handoff_id"], "content": json.dumps(answer)},
+                )
+            )
+            assert stored["warnings"] == [
+                "trainer.py: scheduler is mapped to code that does not exist: trainer.py defines no Scheduler"
+            ]
+            again = data(await client.call_tool("check_coverage", {"run_id": run_id}))
+            assert again["status"] == "reused"
+            assert again["next"][0] == f"repair_file(run_id={run_id!r}, path='trainer.py')"
+            report = json.loads(
+                (await client.read_resource(f"papercoder://runs/{run_id}/coverage")).contents[0].text  # type: ignore[union-attr]
+            )
+            assert [i["status"] for i in report["items"]] == ["implemented", "not_found"]
 
     async def test_an_invalid_submission_gets_every_problem_back_and_stores_nothing(
         self, store: Store, paper: Path

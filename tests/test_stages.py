@@ -77,6 +77,24 @@ class TestPrompts:
         with pytest.raises(StageError, match=r"call generate_file\('evaluation.py'\) first"):
             await generate_file(ctx, "main.py")
 
+    async def test_the_entry_point_owes_the_smoke_mode_and_a_test_module_its_asserts(
+        self, tmp_path: Path
+    ) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        await plan_through_config(ctx)
+        for path in ["utils.py", "model.py", "dataset.py", "trainer.py", "evaluation.py"]:
+            await analyze_file(ctx, path)
+            await generate_file(ctx, path)
+        await analyze_file(ctx, "tests/test_model.py")
+        await generate_file(ctx, "tests/test_model.py")
+        assert "This is a pytest module, run with `python -m pytest -q tests`" in sampler.history[-1].prompt
+        await analyze_file(ctx, "main.py")
+        await generate_file(ctx, "main.py")
+        prompt = sampler.history[-1].prompt
+        assert "This is the entry point" in prompt and "`python main.py smoke` runs the smoke mode" in prompt
+        assert "The smoke mode and the tests never need a null" in prompt
+
     async def test_a_changed_interface_makes_the_files_written_after_it_stale(self, tmp_path: Path) -> None:
         ctx = new_run(tmp_path, FakeSampler())
         await plan_through_config(ctx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mcp.server.mcpserver import Context
 from mcp.types import InputRequiredResult
 
-from papercoder_mcp.server.app import drive_stage
+from papercoder_mcp.server.app import app_of, drive_stage
 from papercoder_mcp.server.results import StageToolResult
 from papercoder_mcp.stages import CHECK_COVERAGE
 from papercoder_mcp.tools._params import STAGE_ANNOTATIONS, Force, Guidance, IncludeContext, RunId, Sampler
@@ -30,7 +30,7 @@ async def check_coverage(
     exported README as not implemented) or not_found (mapped to code or a command that does not exist:
     call repair_file for the file named in `warnings`, which gets them as findings).
     """
-    return await drive_stage(
+    result = await drive_stage(
         ctx,
         CHECK_COVERAGE,
         run_id,
@@ -39,3 +39,9 @@ async def check_coverage(
         force=force,
         include_context=include_context,
     )
+    if isinstance(result, StageToolResult) and result.status != "handoff":
+        # What the map found missing in existing files is repair work: offer it first.
+        art = app_of(ctx).store.find_artifact(run_id, "coverage")
+        files = art.metadata.get("repair_files", []) if art is not None else []
+        result.next = [f"repair_file(run_id={run_id!r}, path={p!r})" for p in files] + result.next
+    return result

@@ -12,6 +12,7 @@ file, which `repair_file` can work on.
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import ValidationError
@@ -72,6 +73,8 @@ def check_item(
         return CheckedItem(**data, status="not_found", problem=f"{item.file} is not a file of the repository")
     if item.symbol:
         symbol = item.symbol.removesuffix("()")
+        module = item.file.removesuffix(".py").replace("/", ".")
+        symbol = symbol.removeprefix(f"{module}.")  # `model.Encoder` names Encoder of model.py
         if symbol not in defined_symbols(files[item.file]):
             return CheckedItem(**data, status="not_found", problem=f"{item.file} defines no {symbol}")
     if item.command:
@@ -90,13 +93,15 @@ def check_coverage_map(coverage: Coverage, files: dict[str, str], arch: Architec
     )
 
 
-def coverage_findings(report: CoverageReport, entry_point: str) -> list[Finding]:
-    """Repair work: items mapped to code that does not exist, and a smoke command the CLI lacks."""
+def coverage_findings(report: CoverageReport, entry_point: str, files: Collection[str]) -> list[Finding]:
+    """Repair work: items mapped to a missing symbol of an existing file (that file's), or to a command
+    the CLI lacks (the entry point's), and a smoke command the CLI lacks. An item mapped to a file that
+    does not exist is only reported: no file repair can add it."""
     findings = []
     for item in report.items:
-        if item.status != "not_found":
+        if item.status != "not_found" or item.file not in files:
             continue
-        target = item.file if item.file and not item.problem.startswith("`") else entry_point
+        target = entry_point if item.problem.startswith("`") else item.file
         ref = f" ({item.paper_reference})" if item.paper_reference else ""
         findings.append(
             Finding(
@@ -153,14 +158,15 @@ class CheckCoverage(StructuredStage):
             raise ValidationFailed("the coverage map does not validate: " + "; ".join(msgs), msgs) from exc
         arch = inputs.architecture(ctx, needed_by=self.name)
         report = check_coverage_map(coverage, repository_files(ctx, self.name), arch)
-        missing = report.missing()
+        findings = coverage_findings(report, arch.entry_point, inputs.file_order(ctx).order)
         return Accepted(
             content=report.model_dump_json(indent=2),
             format="json",
             metadata={
                 "items": len(report.items),
-                "missing": len(missing),
-                "smoke_problem": report.smoke_problem,
+                "missing": len(report.missing()),
+                "warnings": [f"{f.file}: {f.message}" for f in findings],
+                "repair_files": sorted({f.file for f in findings}),
             },
         )
 
