@@ -52,7 +52,7 @@ from papercoder_mcp.stages.base import EXPECTED_OUTPUT_TOKENS, run_stage  # noqa
 from papercoder_mcp.stages.inputs import file_order  # noqa: E402
 from papercoder_mcp.store import Store  # noqa: E402
 
-from fake_model import FakeModel, stage_of, with_a_test  # noqa: E402
+from fake_model import FakeModel, is_test, stage_of, with_a_test  # noqa: E402
 from pipeline_helpers import small_paper  # noqa: E402
 
 PAPERS = ROOT.parent / "shared" / "papers"
@@ -208,7 +208,11 @@ def critical_path(calls: list[CallLog], files: dict[str, list[str]]) -> float:
 
     def done(path: str) -> float:
         if path not in finish:
-            before = [p for p in files if depth(p) < depth(path)]
+            before = [
+                p
+                for p in files
+                if depth(p) < depth(path) and (is_test(path) or not is_test(p) or p in files[path])
+            ]
             ready = max([lat[("analyze_file", path)], *(done(d) for d in before)])
             finish[path] = ready + lat[("generate_file", path)]
         return finish[path]

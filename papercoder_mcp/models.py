@@ -283,9 +283,16 @@ class FileOrder(BaseModel):
 
         Generation goes level by level (files of one level in parallel), so this set is the same
         on every run and every sampler: the prompt that holds their interfaces, and its input hash,
-        do not depend on timing. It includes the file's own dependencies."""
+        do not depend on timing. It includes the file's own dependencies. Test modules are left out
+        for a file that is not one: the code does not need to know its tests, nor wait for them."""
         level = self.levels()
-        return [p for p in self.order if level[p] < level[path]]
+        tests_too = is_test_module(path)
+        return [
+            p
+            for p in self.order
+            if level[p] < level[path]
+            and (tests_too or not is_test_module(p) or p in self.task(path).depends_on)
+        ]
 
     def requirements_txt(self) -> str:
         return "".join(p.requirement() + "\n" for p in self.required_packages)

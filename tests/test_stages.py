@@ -189,6 +189,24 @@ class TestValidation:
         ]:
             assert Architecture.model_validate({**data, "smoke_command": command}).smoke_argv() == argv
 
+    async def test_files_are_generated_level_by_level_and_code_never_waits_for_tests(self) -> None:
+        arch = Architecture.model_validate(json.loads(FakeModel().answer("design_architecture", "")[0][8:-4]))
+        order = FileOrder.model_validate(
+            json.loads(FakeModel().answer("order_files", "")[0][8:-4]), context={"architecture": arch}
+        )
+        assert order.levels() == {
+            "utils.py": 0,
+            "dataset.py": 1,
+            "model.py": 1,
+            "trainer.py": 2,
+            "evaluation.py": 2,
+            "tests/test_model.py": 2,
+            "main.py": 3,
+        }
+        assert order.written_before("trainer.py") == ["utils.py", "dataset.py", "model.py"]
+        assert "tests/test_model.py" not in order.written_before("main.py")
+        assert order.generation_order()[-1] == "main.py"
+
     async def test_a_test_module_must_depend_on_what_it_tests(self) -> None:
         arch = Architecture.model_validate(json.loads(FakeModel().answer("design_architecture", "")[0][8:-4]))
         order = json.loads(FakeModel().answer("order_files", "")[0][8:-4])
