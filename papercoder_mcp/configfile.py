@@ -75,7 +75,11 @@ def validate_config_yaml(text: str) -> tuple[str, dict[str, Any], list[str]]:
 
 DEFAULT_MARK = "not in the paper: chosen default"
 # A null commented like this is a hyperparameter left unknown, which the rules forbid: it needs a default.
-_UNKNOWN_NOTE = re.compile(r"not (specified|given|stated|mentioned)|unknown|unspecified", re.IGNORECASE)
+_UNKNOWN_NOTE = re.compile(
+    r"not (specified|given|stated|mentioned|reported)( in the paper)?\b|unspecified|"
+    r"paper does not (say|give|state|specify|mention)|unknown (value|hyperparameter)",
+    re.IGNORECASE,
+)
 
 
 class ConfigEntry(BaseModel):
