@@ -390,9 +390,6 @@ class CoverageReport(BaseModel):
     """The coverage map checked against the code: what the coverage artifact holds."""
 
     items: list[CheckedItem]
-    smoke_problem: str = Field(
-        "", description="why the design's smoke command would not parse, if it would not"
-    )
 
     def missing(self) -> list[CheckedItem]:
         return [i for i in self.items if i.status != "implemented"]

@@ -12,7 +12,7 @@ from papercoder_mcp.pipeline.edits import edit_artifact
 from papercoder_mcp.pipeline.export import export_repo
 from papercoder_mcp.pipeline.orchestrator import run_pipeline
 from papercoder_mcp.stages import REPAIR_FILE, StageContext, check_coverage
-from papercoder_mcp.stages.check_coverage import coverage_findings, defined_symbols
+from papercoder_mcp.stages.check_coverage import defined_symbols
 
 from fake_model import FakeSampler
 from pipeline_helpers import new_run
@@ -102,21 +102,6 @@ class TestCheckedAgainstTheCode:
         )
         # A command the entry point lacks is the entry point's to fix.
         assert "no subcommand 'ablate'" in REPAIR_FILE.prepare(ctx, "main.py").request.prompt
-
-    async def test_a_smoke_command_the_cli_lacks_is_found(self, tmp_path: Path) -> None:
-        ctx, _ = await finished(tmp_path)
-        main = ctx.store.get_artifact(ctx.run_id, "code", "main.py").content
-        edit_artifact(
-            ctx.store, ctx.run_id, "code", main.replace('    commands.add_parser("smoke")\n', ""), "main.py"
-        )
-        result = await check_coverage(ctx)
-        report = CoverageReport.model_validate_json(result.artifact.content)
-        assert (
-            report.smoke_problem
-            == "`python main.py smoke`: main.py has no subcommand 'smoke' (it has train, evaluate)"
-        )
-        [finding] = coverage_findings(report, "main.py", ["main.py"])
-        assert finding.file == "main.py" and "the smoke mode does not exist as designed" in finding.message
 
     async def test_an_invalid_map_is_reasked(self, tmp_path: Path) -> None:
         ctx, sampler = await finished(tmp_path)

@@ -172,7 +172,7 @@ def _store_run(tmp_path: Path, files: dict[str, str], config: str) -> tuple[Stor
         implementation_approach="x",
         files=[FileSpec(path=p, purpose="p") for p in paths],
         entry_point="main.py",
-        smoke_command="python main.py --smoke",
+        smoke_command="python main.py",  # a bare run; the code has no command line to check
         class_diagram="classDiagram\n  class A",
         sequence_diagram="sequenceDiagram\n  A->>B: x",
     )
@@ -256,3 +256,68 @@ class TestUserInputs:
             ("OPENAI_API_KEY", "environment variable"),
             ("HF_TOKEN", "environment variable"),
         ]
+
+
+class TestSmokeMode:
+    MAIN = (
+        "import argparse\n\n\ndef main() -> None:\n    parser = argparse.ArgumentParser()\n"
+        '    sub = parser.add_subparsers(dest="command", required=True)\n    sub.add_parser("train")\n'
+        '    parser.parse_args()\n\n\nif __name__ == "__main__":\n    main()\n'
+    )
+
+    def test_a_smoke_command_the_entry_point_does_not_define_is_an_error_on_it(self) -> None:
+        result = verify_files(
+            {"main.py": self.MAIN},
+            config_yaml=None,
+            requirements=[],
+            entry_point="main.py",
+            smoke_command="python main.py smoke",
+        )
+        [finding] = [f for f in result.findings if f.kind == "no_smoke_mode"]
+        assert finding.file == "main.py" and finding.severity == "error"
+        assert "`python main.py smoke` would not run: main.py has no subcommand 'smoke' (it has train)" in (
+            finding.message
+        )
+
+    def test_a_defined_smoke_mode_passes(self) -> None:
+        main = self.MAIN.replace(
+            'sub.add_parser("train")', 'sub.add_parser("train")\n    sub.add_parser("smoke")'
+        )
+        result = verify_files(
+            {"main.py": main},
+            config_yaml=None,
+            requirements=[],
+            entry_point="main.py",
+            smoke_command="python main.py smoke",
+        )
+        assert not [f for f in result.findings if f.kind == "no_smoke_mode"]
+
+    @pytest.mark.anyio
+    async def test_the_pipeline_repairs_a_missing_smoke_mode(self, tmp_path: Path) -> None:
+        from papercoder_mcp.pipeline.orchestrator import run_pipeline
+
+        from fake_model import FakeSampler
+        from pipeline_helpers import new_run
+
+        sampler = FakeSampler()
+        real = sampler.fake.code_for
+        calls: list[str] = []
+
+        def forgets_smoke_once(path: str) -> str:
+            code = real(path)
+            if path == "main.py":
+                calls.append(path)
+                if len(calls) == 1:  # the first main.py has no smoke subcommand; its repair does
+                    return code.replace('    commands.add_parser("smoke")\n', "")
+            return code
+
+        sampler.fake.code_for = forgets_smoke_once  # type: ignore[method-assign]
+        ctx = new_run(tmp_path, sampler)
+        result = await run_pipeline(ctx.store, ctx.run_id, sampler)
+        assert result.status == "complete", result.message
+        repairs = [r for r in sampler.history if r.stage == "repair_file"]
+        assert [r.key for r in repairs] == ["main.py"]
+        assert (
+            "[no_smoke_mode, error] the smoke command `python main.py smoke` would not run"
+            in repairs[0].prompt
+        )

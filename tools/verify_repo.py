@@ -61,7 +61,7 @@ async def verify_repo(
 ) -> VerifyToolResult:
     """Check the generated repository without running it: every file compiles, imports resolve with no
     cycles, requirements cover the imports, config keys exist, calls match signatures, the entry point
-    has a main guard, no placeholders; paths the code reads that nothing creates are listed as data to
+    has a main guard and the design's smoke command, no placeholders; paths the code reads that nothing creates are listed as data to
     provide. Findings have file, line, kind, severity and message.
 
     With smoke, the repository is also run: its requirements are installed into a cached virtual

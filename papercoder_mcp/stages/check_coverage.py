@@ -85,18 +85,15 @@ def check_item(
 
 
 def check_coverage_map(coverage: Coverage, files: dict[str, str], arch: Architecture) -> CoverageReport:
-    """The map checked against the code; also whether the design's smoke command exists."""
+    """The map checked against the code (whether the smoke command exists is verification's check)."""
     cli = read_cli(arch.entry_point, files.get(arch.entry_point, ""))
-    return CoverageReport(
-        items=[check_item(i, files, arch, cli) for i in coverage.items],
-        smoke_problem=command_problem(arch.smoke_command, arch, cli),
-    )
+    return CoverageReport(items=[check_item(i, files, arch, cli) for i in coverage.items])
 
 
 def coverage_findings(report: CoverageReport, entry_point: str, files: Collection[str]) -> list[Finding]:
     """Repair work: items mapped to a missing symbol of an existing file (that file's), or to a command
-    the CLI lacks (the entry point's), and a smoke command the CLI lacks. An item mapped to a file that
-    does not exist is only reported: no file repair can add it."""
+    the CLI lacks (the entry point's). An item mapped to a file that does not exist is only reported:
+    no file repair can add it."""
     findings = []
     for item in report.items:
         if item.status != "not_found" or item.file not in files:
@@ -109,15 +106,6 @@ def coverage_findings(report: CoverageReport, entry_point: str, files: Collectio
                 kind="not_implemented",
                 severity="warning",
                 message=f"{item.name}{ref} is mapped to code that does not exist: {item.problem}",
-            )
-        )
-    if report.smoke_problem:
-        findings.append(
-            Finding(
-                file=entry_point,
-                kind="not_implemented",
-                severity="warning",
-                message=f"the smoke mode does not exist as designed: {report.smoke_problem}",
             )
         )
     return findings

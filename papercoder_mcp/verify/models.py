@@ -22,7 +22,7 @@ FindingKind = Literal[
     "smoke_import",  # (executed) importing the module failed
     "smoke_run",  # (executed) the entry point's smoke mode failed, or timed out
     "test_failure",  # (executed) a test of the repository failed; the finding is on a file in its traceback
-    "no_smoke_mode",  # (executed) the entry point accepts neither `smoke` nor `--smoke`
+    "no_smoke_mode",  # the design's smoke command is not in the entry point's CLI, or (executed) it refuses it
     "install_failed",  # (executed) the requirements could not be installed (wheels only)
     "test_weakened",  # a repaired test file has fewer tests or assertions than the generated one
     "requirement_unavailable",  # (executed) a listed requirement does not provide a module the code imports

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 
+from papercoder_mcp.entry_point import read_cli, split_command
 from papercoder_mcp.models import Architecture, FileOrder
 from papercoder_mcp.stages.base import StageContext
 from papercoder_mcp.stages.inputs import file_order
@@ -33,8 +34,11 @@ def verify_files(
     requirements: list[str],
     entry_point: str,
     must_work: dict[str, str] | None = None,
+    smoke_command: str | None = None,
 ) -> Verification:
-    """Run every static check over `files` (repo path -> content) and return the findings."""
+    """Run every static check over `files` (repo path -> content) and return the findings.
+
+    With `smoke_command` (the design's), the entry point's command line must define it."""
     index = RepoIndex(files, entry_point)
     findings: list[Finding] = list(index.syntax_findings)
     findings += check_imports(index, requirements)
@@ -44,6 +48,8 @@ def verify_files(
         config_findings, config = check_config(index, config_yaml)
         findings += config_findings
     findings += _check_entry_point(index, files, entry_point)
+    if smoke_command is not None and entry_point in index.modules:
+        findings += _check_smoke_command(files[entry_point], entry_point, smoke_command)
     findings += check_placeholders(index, must_work)
     data_findings, inputs = find_inputs(index, files, config)
     findings += data_findings
@@ -103,6 +109,25 @@ def _weakened_tests(store: Store, run_id: str, files: dict[str, str]) -> list[Fi
     return out
 
 
+def _check_smoke_command(source: str, entry_point: str, command: str) -> list[Finding]:
+    """The smoke mode the design names must exist in the entry point's argparse/click/typer code."""
+    argv = split_command(command, entry_point)
+    problem = (
+        read_cli(entry_point, source).problem(argv) if argv is not None else "it does not run the entry point"
+    )
+    if not problem:
+        return []
+    return [
+        Finding(
+            file=entry_point,
+            kind="no_smoke_mode",
+            severity="error",
+            message=f"the smoke command `{command}` would not run: {problem}; add the smoke mode to "
+            f"{entry_point}'s command line",
+        )
+    ]
+
+
 def run_requirements(store: Store, run_id: str, order: FileOrder) -> str:
     """requirements.txt of a run: the file order's packages, or the repaired list when a repair added some."""
     art = store.find_artifact(run_id, "requirements")
@@ -145,6 +170,7 @@ def verify_run(store: Store, run_id: str) -> Verification:
         requirements=requirements,
         entry_point=arch.entry_point,
         must_work=must_work,
+        smoke_command=arch.smoke_command,
     )
     if missing:
         # The entry point's absence is already said by its own finding.
