@@ -112,19 +112,9 @@ class GenerateFile(Stage):
 def _role(path: str, arch: Architecture) -> str:
     """What this file owes the repository's proof: the entry point's smoke mode, or being a test."""
     if path == arch.entry_point:
-        return (
-            f"- This is the entry point. Its command line (argparse subcommands or flags) runs each experiment, "
-            f"and `{arch.smoke_command}` runs the smoke mode: every stage end to end on tiny synthetic data "
-            "made in code and tiny randomly initialised models (e.g. `from_config` with 2 layers), one or two "
-            "steps, no download, no network, no GPU, no user-provided file, about a minute on a CPU."
-        )
+        return prompts.render("role_entry_point", smoke_command=arch.smoke_command).rstrip()
     if is_test_module(path):
-        return (
-            "- This is a pytest module, run with `python -m pytest -q tests` from the repository root. Test "
-            "the modules it depends on with tiny inputs: shapes, invariants, loss values on toy inputs "
-            "worked out by hand, the paper's equations on small cases. Every test asserts something "
-            "specific; no download, no GPU, no user-provided data."
-        )
+        return prompts.load("role_test_module").rstrip()
     return ""
 
 
