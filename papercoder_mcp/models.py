@@ -7,11 +7,11 @@ architecture lists) read it from the pydantic validation context:
 
 from __future__ import annotations
 
-import shlex
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
+from papercoder_mcp.entry_point import split_command
 from papercoder_mcp.errors import UnsafePath
 from papercoder_mcp.paths import RESERVED_PATHS, normalize_repo_path
 
@@ -142,25 +142,15 @@ class Architecture(BaseModel):
 
     def _check_smoke_command(self) -> None:
         example = f"e.g. 'python {self.entry_point} smoke'"
-        try:
-            argv = shlex.split(self.smoke_command)
-        except ValueError as exc:
-            raise ValueError(f"smoke_command does not parse as a shell command ({exc}); {example}") from None
-        if not argv:
+        if not self.smoke_command.strip():
             raise ValueError(
                 "smoke_command is empty: give the exact command of the entry point's smoke mode (tiny "
                 f"synthetic data, tiny random models, no download, no GPU), {example}"
             )
-        module = self.entry_point.removesuffix(".py").replace("/", ".")
-        runs_entry = (
-            len(argv) >= 2
-            and argv[0] in ("python", "python3")
-            and (argv[1] == self.entry_point or (argv[1] == "-m" and argv[2:3] == [module]))
-        )
-        if not runs_entry:
+        if split_command(self.smoke_command, self.entry_point) is None:
             raise ValueError(
                 f"smoke_command {self.smoke_command!r} must run the entry point {self.entry_point!r} "
-                f"with python, {example}"
+                f"with python (and parse as a shell command), {example}"
             )
 
     def paths(self) -> list[str]:
@@ -168,8 +158,7 @@ class Architecture(BaseModel):
 
     def smoke_argv(self) -> list[str]:
         """The smoke command's arguments after `python ENTRY` (or `python -m MODULE`)."""
-        argv = shlex.split(self.smoke_command)
-        return argv[3:] if argv[1] == "-m" else argv[2:]
+        return split_command(self.smoke_command, self.entry_point) or []
 
 
 def _strip_mermaid_fence(text: str) -> str:
