@@ -90,7 +90,8 @@ class FakeModel:
     # A file whose generated code has a runtime bug that compiles and passes every static check
     # (a variable used before assignment on the path every call takes); its repair is correct.
     planted_bug: str | None = None
-    # The entry point's argparse CLI has the designed `smoke` subcommand; False plants its absence.
+    # The entry point's argparse CLI has the designed `smoke` subcommand; False plants its absence
+    # (its repair adds it).
     smoke_mode: bool = True
     # Test files whose generated assertion is wrong (the test, not the code, must be repaired).
     wrong_tests: set[str] = field(default_factory=set)
@@ -214,7 +215,7 @@ class FakeModel:
         else:
             lines += ["    return total", ""]
         if path == self.entry_point:
-            smoke = ['    commands.add_parser("smoke")'] if self.smoke_mode else []
+            smoke = ['    commands.add_parser("smoke")'] if self.smoke_mode or repaired else []
             lines += [
                 "",
                 "def main() -> None:",

@@ -156,3 +156,15 @@ class TestEnvironments:
         )
         assert [(f.file, f.kind) for f in findings] == [("requirements.txt", "install_failed")]
         assert "nonexistent-tiny-package" in findings[0].detail and not result.installed
+
+
+def test_the_designed_smoke_command_is_tried_first() -> None:
+    from papercoder_mcp.verify.smoke import smoke_commands
+
+    assert smoke_commands("main.py", ["run", "--tiny"]) == [
+        ["main.py", "run", "--tiny"],
+        ["main.py", "smoke"],
+        ["main.py", "--smoke"],
+    ]
+    assert smoke_commands("main.py", ["smoke"]) == [["main.py", "smoke"], ["main.py", "--smoke"]]
+    assert smoke_commands("main.py") == [["main.py", "smoke"], ["main.py", "--smoke"]]

@@ -296,22 +296,10 @@ class TestSmokeMode:
     async def test_the_pipeline_repairs_a_missing_smoke_mode(self, tmp_path: Path) -> None:
         from papercoder_mcp.pipeline.orchestrator import run_pipeline
 
-        from fake_model import FakeSampler
+        from fake_model import FakeModel, FakeSampler
         from pipeline_helpers import new_run
 
-        sampler = FakeSampler()
-        real = sampler.fake.code_for
-        calls: list[str] = []
-
-        def forgets_smoke_once(path: str) -> str:
-            code = real(path)
-            if path == "main.py":
-                calls.append(path)
-                if len(calls) == 1:  # the first main.py has no smoke subcommand; its repair does
-                    return code.replace('    commands.add_parser("smoke")\n', "")
-            return code
-
-        sampler.fake.code_for = forgets_smoke_once  # type: ignore[method-assign]
+        sampler = FakeSampler(FakeModel(smoke_mode=False))  # main.py forgets its smoke mode; a repair adds it
         ctx = new_run(tmp_path, sampler)
         result = await run_pipeline(ctx.store, ctx.run_id, sampler)
         assert result.status == "complete", result.message

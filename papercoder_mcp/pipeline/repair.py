@@ -19,7 +19,7 @@ from papercoder_mcp.pipeline import verification as checks
 from papercoder_mcp.pipeline.answers import AnswerDeferred
 from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import REPAIR_FILE, StageContext, run_stage
-from papercoder_mcp.stages.inputs import file_order
+from papercoder_mcp.stages.inputs import architecture, file_order
 from papercoder_mcp.verify import verify_run
 from papercoder_mcp.verify.environments import default_builder
 from papercoder_mcp.verify.models import Finding, Verification
@@ -85,8 +85,6 @@ def add_missing_requirements(ctx: StageContext, verification: Verification) -> l
 
 def executed_files(ctx: StageContext) -> tuple[dict[str, str], list[str], str]:
     """What executed verification runs: the current files (with config.yaml), requirements, entry point."""
-    from papercoder_mcp.stages.inputs import architecture
-
     files = {a.key: a.content for a in ctx.store.list_artifacts(ctx.run_id, "code")}
     config = ctx.store.find_artifact(ctx.run_id, "config")
     if config is not None:
@@ -132,6 +130,7 @@ def _verify(ctx: StageContext, smoke: bool, unsandboxed: bool) -> checks.StoredV
             entry_point=entry_point,
             requirements=requirements,
             options=ExecutionOptions(unsandboxed=unsandboxed),
+            smoke_argv=architecture(ctx).smoke_argv(),  # the command the design planned, tried first
         )
         verification = verification.model_copy(
             update={"smoke": result, "findings": [*verification.findings, *findings]}

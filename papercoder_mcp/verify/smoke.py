@@ -71,9 +71,11 @@ class ExecutionOptions(BaseModel):
     processes: int = 256
 
 
-def smoke_commands(entry_point: str) -> list[list[str]]:
-    """The entry point's smoke-mode commands to try, in order (the first one it accepts is used)."""
-    return [[entry_point, "smoke"], [entry_point, "--smoke"]]
+def smoke_commands(entry_point: str, designed: list[str] | None = None) -> list[list[str]]:
+    """The entry point's smoke-mode commands to try, in order (the first one it accepts is used):
+    the design's own (`designed`: its arguments after the entry point), then the usual two."""
+    tries = [[entry_point, *designed]] if designed else []
+    return tries + [t for t in ([entry_point, "smoke"], [entry_point, "--smoke"]) if t not in tries]
 
 
 def test_files(files: dict[str, str]) -> list[str]:
@@ -141,6 +143,7 @@ def execute_repository(
     options: ExecutionOptions | None = None,
     builder: EnvironmentBuilder | None = None,
     env_root: Path | None = None,
+    smoke_argv: list[str] | None = None,
 ) -> tuple[SmokeResult, list[Finding]]:
     """Install, import, test and smoke-run `files` in the sandbox; failures are findings.
 
@@ -188,7 +191,7 @@ def execute_repository(
         )
         _imports(ctx, entry_point)
         passed, failed = _tests(ctx)
-        command = _smoke(ctx, entry_point)
+        command = _smoke(ctx, entry_point, smoke_argv)
     finally:
         ws.remove()
     text = "\n".join(ctx.log)
@@ -471,12 +474,12 @@ def _is_usage_error(result: RunResult) -> bool:
     )
 
 
-def _smoke(ctx: _Context, entry_point: str) -> str:
+def _smoke(ctx: _Context, entry_point: str, designed: list[str] | None = None) -> str:
     """Run the entry point's smoke mode; returns the command that ran ('' when it has none)."""
     if entry_point not in ctx.files:
         return ""
     tried = []
-    for args in smoke_commands(entry_point):
+    for args in smoke_commands(entry_point, designed):
         shown = "python " + " ".join(args)
         tried.append(f"`{shown}`")
         result = ctx.run("smoke", [ctx.python, "-s", *args], ctx.options.smoke_seconds)
