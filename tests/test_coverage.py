@@ -65,7 +65,7 @@ MAP = {
 async def finished(tmp_path: Path) -> tuple[StageContext, FakeSampler]:
     sampler = FakeSampler()
     ctx = new_run(tmp_path, sampler)
-    assert (await run_pipeline(ctx.store, ctx.run_id, sampler)).status == "complete"
+    assert (await run_pipeline(ctx.store, ctx.run_id, sampler)).status == "verified"
     return ctx, sampler
 
 

@@ -302,7 +302,7 @@ class TestSmokeMode:
         sampler = FakeSampler(FakeModel(smoke_mode=False))  # main.py forgets its smoke mode; a repair adds it
         ctx = new_run(tmp_path, sampler)
         result = await run_pipeline(ctx.store, ctx.run_id, sampler)
-        assert result.status == "complete", result.message
+        assert result.status == "verified", result.message
         repairs = [r for r in sampler.history if r.stage == "repair_file"]
         assert [r.key for r in repairs] == ["main.py"]
         assert (
