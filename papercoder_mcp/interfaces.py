@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ast
 
+from papercoder_mcp.limits import LimitExceeded, check_python
+
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> list[str]:
     prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
@@ -22,9 +24,12 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> lis
 def interface_of(source: str) -> str:
     """Top-level functions, classes (with methods and class attributes) and constants of a module."""
     try:
+        check_python(source, "the module")
         tree = ast.parse(source)
     except SyntaxError as exc:
         return f"# (does not parse: {exc.msg} at line {exc.lineno})"
+    except (LimitExceeded, RecursionError, MemoryError, ValueError) as exc:
+        return f"# (not read: {exc})"
     out: list[str] = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
