@@ -146,7 +146,7 @@ def check_python(code: str, what: str) -> None:
 class _NoAliasLoader(yaml.SafeLoader):
     """SafeLoader that refuses `*alias` references: a handful of them expand exponentially."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
