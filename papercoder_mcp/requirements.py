@@ -23,6 +23,8 @@ def check_requirement(line: str, *, what: str = "requirement") -> str:
             f"{what} is {len(text)} characters long, over the cap of {MAX_REQUIREMENT_CHARS} "
             "(MAX_REQUIREMENT_CHARS)"
         )
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"{what} {text!r} spans several lines; give one package per entry")
     if text.startswith("-"):
         raise ValueError(
             f"{what} {text!r} is a pip option, not a package; options (--index-url, -e, -r, ...) are "
