@@ -318,7 +318,7 @@ class TestRequirements:
 
 class TestShellQuoting:
     async def test_the_entry_point_is_quoted_in_reproduce_sh_and_the_readme(self, tmp_path: Path) -> None:
-        entry = "run $(touch pwned) \"$(touch pwned2)\";x.py"
+        entry = 'run $(touch pwned) "$(touch pwned2)";x.py'
 
         class HostileEntry(FakeModel):
             def code_for(self, path: str) -> str:
@@ -556,3 +556,22 @@ class TestHttpAuth:
         )
         assert result.exit_code != 0 and "at least 32 characters" in result.output
         assert not (tmp_path / "s.db").exists()
+
+
+class TestBoundedApiAnswers:
+    async def test_a_nesting_bomb_from_the_api_is_refused_naming_the_cap(self, tmp_path: Path) -> None:
+        from fake_anthropic import Reply
+
+        def respond(body: dict[str, Any]) -> Any:
+            return Reply(text="[" * 20_000)  # under max_tokens, so the fake sends it whole
+
+        store = Store(tmp_path / "s.db")
+        with FakeAnthropic(respond) as api:
+            sampler = AnthropicSampler(api_key="test", base_url=api.base_url, backoff_base=0.01)
+            async with Client(build_server(store, anthropic_sampler=sampler)) as client:
+                run_id = await start(client, tmp_path)
+                text = error_text(await client.call_tool("make_plan", {"run_id": run_id}))
+            await sampler.aclose()
+        assert "MAX_JSON_DEPTH" in text and "0 re-asks" in text
+        assert store.find_artifact(run_id, "plan") is None
+        assert len(api.requests) == 1  # over a cap: not re-asked (that would resend the bomb)

@@ -190,6 +190,15 @@ class AnthropicSampler:
                     FailedAttempt(attempt=attempt, error=str(err), latency_s=time.monotonic() - started)
                 )
                 raise SamplerFailed(f"the Anthropic SDK failed: {err}", failed) from err
+            except RecursionError as err:
+                # A response body nested deeper than Python's JSON decoder can follow: refuse it
+                # clearly instead of letting a bare RecursionError reach the caller.
+                failed.append(
+                    FailedAttempt(attempt=attempt, error="response nests too deeply", latency_s=0.0)
+                )
+                raise SamplerFailed(
+                    "the Anthropic API's response nests too deeply to decode; refusing it", failed
+                ) from err
 
             latency = time.monotonic() - started
             usage = _usage(message.usage)
