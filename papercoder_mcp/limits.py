@@ -21,6 +21,7 @@ MAX_ANSWER_CHARS = 512_000
 MAX_JSON_DEPTH = 64
 MAX_CODE_DEPTH = 100  # CPython's own parser stops at 200 parentheses and 100 indentation levels
 MAX_YAML_CHARS = 256_000
+MAX_PAPER_CHARS = 8_000_000  # an edited paper (Markdown or the Paper JSON): long papers run to ~1M
 
 
 class LimitExceeded(ValidationFailed):
@@ -36,6 +37,13 @@ def check_answer_size(text: str, what: str = "the answer") -> None:
     if len(text) > MAX_ANSWER_CHARS:
         raise LimitExceeded(
             f"{what} is {len(text):,} characters, over the cap of {MAX_ANSWER_CHARS:,} (MAX_ANSWER_CHARS)"
+        )
+
+
+def check_paper_size(text: str, what: str = "the paper") -> None:
+    if len(text) > MAX_PAPER_CHARS:
+        raise LimitExceeded(
+            f"{what} is {len(text):,} characters, over the cap of {MAX_PAPER_CHARS:,} (MAX_PAPER_CHARS)"
         )
 
 
@@ -61,14 +69,18 @@ def json_depth(text: str) -> int:
     return deepest
 
 
-def load_json(text: str, what: str = "the answer") -> Any:
-    """json.loads behind the size and depth caps; a too-deep or too-big document is LimitExceeded."""
-    check_answer_size(text, what)
+def check_json_depth(text: str, what: str) -> None:
     depth = json_depth(text)
     if depth > MAX_JSON_DEPTH:
         raise LimitExceeded(
             f"{what} nests JSON {depth} levels deep, over the cap of {MAX_JSON_DEPTH} (MAX_JSON_DEPTH)"
         )
+
+
+def load_json(text: str, what: str = "the answer") -> Any:
+    """json.loads behind the size and depth caps; a too-deep or too-big document is LimitExceeded."""
+    check_answer_size(text, what)
+    check_json_depth(text, what)
     try:
         return json.loads(text)
     except RecursionError as exc:  # the depth scan should make this unreachable; never let it escape

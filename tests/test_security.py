@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from papercoder_mcp.cli import app as cli_app
 from papercoder_mcp.cli.serve import BearerAuth
-from papercoder_mcp.pipeline.export import commit_tree
+from papercoder_mcp.pipeline.gitcommit import commit_tree
 from papercoder_mcp.pipeline.orchestrator import run_pipeline
 from papercoder_mcp.samplers.anthropic import AnthropicSampler
 from papercoder_mcp.server.build import build_server
@@ -558,7 +558,7 @@ class TestHttpAuth:
         assert not (tmp_path / "s.db").exists()
 
 
-class TestBoundedApiAnswers:
+class TestBoundedApiAnswersAndFiles:
     async def test_a_nesting_bomb_from_the_api_is_refused_naming_the_cap(self, tmp_path: Path) -> None:
         from fake_anthropic import Reply
 
@@ -575,3 +575,15 @@ class TestBoundedApiAnswers:
         assert "MAX_JSON_DEPTH" in text and "0 re-asks" in text
         assert store.find_artifact(run_id, "plan") is None
         assert len(api.requests) == 1  # over a cap: not re-asked (that would resend the bomb)
+
+    async def test_a_deep_rubric_file_is_refused_before_parsing(self, tmp_path: Path) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        await run_pipeline(ctx.store, ctx.run_id, sampler)
+        rubric = tmp_path / "rubric.json"
+        rubric.write_text('{"sub_tasks": [' * 5_000)
+        async with Client(build_server(ctx.store)) as client:
+            result = await client.call_tool(
+                "evaluate_repo", {"run_id": ctx.run_id, "mode": "rubric", "rubric_path": str(rubric)}
+            )
+        assert "MAX_JSON_DEPTH" in error_text(result)
