@@ -149,6 +149,12 @@ class Package(BaseModel):
 
     @model_validator(mode="after")
     def _pep508(self) -> Package:
+        v = self.version.strip()
+        if v and not v[0].isdigit() and v[0] not in "<>=!~;[":
+            raise ValueError(
+                f"version {self.version!r} of {self.name!r} is not a version specifier (e.g. '>=2.0', "
+                "'==1.13.1'); leave it empty when the paper gives none"
+            )
         # The line lands in requirements.txt and in `pip install -r`: an option or a URL there would
         # install from wherever the model says.
         check_requirement(self.requirement(), what=f"required package {self.name!r}")
