@@ -150,7 +150,7 @@ class Package(BaseModel):
     @model_validator(mode="after")
     def _pep508(self) -> Package:
         v = self.version.strip()
-        if v and not v[0].isdigit() and v[0] not in "<>=!~;[":
+        if v and not v[0].isdigit() and v[0] not in "<>=!~;[@":  # `@` is refused below, as a URL
             raise ValueError(
                 f"version {self.version!r} of {self.name!r} is not a version specifier (e.g. '>=2.0', "
                 "'==1.13.1'); leave it empty when the paper gives none"
