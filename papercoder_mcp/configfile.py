@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from papercoder_mcp.errors import ValidationFailed
-from papercoder_mcp.limits import MAX_YAML_CHARS, LimitExceeded, load_yaml
+from papercoder_mcp.errors import LimitExceeded, ValidationFailed
+from papercoder_mcp.limits import MAX_YAML_CHARS, load_yaml
 
 # YAML 1.2 core-schema float that YAML 1.1 (PyYAML) does not resolve as one.
 _FLOAT_12 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)$")

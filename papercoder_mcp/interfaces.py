@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import ast
 
-from papercoder_mcp.limits import LimitExceeded, check_python
+from papercoder_mcp.errors import LimitExceeded
+from papercoder_mcp.limits import check_python
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> list[str]:

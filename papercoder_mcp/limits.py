@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.errors import LimitExceeded
 
 # The largest output budget a stage gets is ~64k tokens (~256k characters); twice that is no answer.
 MAX_ANSWER_CHARS = 512_000
@@ -22,15 +22,6 @@ MAX_JSON_DEPTH = 64
 MAX_CODE_DEPTH = 100  # CPython's own parser stops at 200 parentheses and 100 indentation levels
 MAX_YAML_CHARS = 256_000
 MAX_PAPER_CHARS = 8_000_000  # an edited paper (Markdown or the Paper JSON): long papers run to ~1M
-
-
-class LimitExceeded(ValidationFailed):
-    """An input went over a cap; re-asking would resend it, so the stage is not re-asked."""
-
-    max_reasks = 0
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, [message])
 
 
 def check_answer_size(text: str, what: str = "the answer") -> None:

@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 
 from papercoder_mcp import prompts
-from papercoder_mcp.errors import ValidationFailed
-from papercoder_mcp.limits import LimitExceeded, check_python, load_json, load_yaml
+from papercoder_mcp.errors import LimitExceeded, ValidationFailed
+from papercoder_mcp.limits import check_python, load_json, load_yaml
 from papercoder_mcp.paths import normalize_repo_path
 from papercoder_mcp.requirements import requirements_problems
 from papercoder_mcp.samplers.base import SampleRequest

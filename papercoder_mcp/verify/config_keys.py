@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from papercoder_mcp.limits import MAX_YAML_CHARS, LimitExceeded, load_yaml
+from papercoder_mcp.errors import LimitExceeded
+from papercoder_mcp.limits import MAX_YAML_CHARS, load_yaml
 from papercoder_mcp.verify.index import Module, RepoIndex
 from papercoder_mcp.verify.models import Finding
 

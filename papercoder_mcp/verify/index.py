@@ -13,7 +13,8 @@ import ast
 import posixpath
 from dataclasses import dataclass, field
 
-from papercoder_mcp.limits import LimitExceeded, check_python
+from papercoder_mcp.errors import LimitExceeded
+from papercoder_mcp.limits import check_python
 from papercoder_mcp.verify.models import Finding
 
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
