@@ -493,6 +493,34 @@ class TestBoundedWork:
             text = error_text(await client.call_tool("parse_paper", {"path": str(src)}))
         assert "MAX_INPUT_REPEATS" in text
 
+    @pytest.mark.parametrize(
+        ("body", "cap"),
+        [
+            ("{" * 50_000 + "x" + "}" * 50_000, "MAX_TEX_NESTING"),
+            ("\\begin{itemize}\\item " * 3_000 + "x" + "\\end{itemize}" * 3_000, "MAX_TEX_NESTING"),
+            ("\\zm", "MAX_MACRO_EXPANSIONS"),
+        ],
+        ids=["braces", "environments", "macro-bomb"],
+    )
+    async def test_deep_or_exploding_latex_is_refused_naming_the_cap(
+        self, tmp_path: Path, body: str, cap: str
+    ) -> None:
+        # \za is 2 words, \zb four \za, ... \zm four \zl: 4^12 expansions.
+        defs = "\\newcommand{\\za}{lol lol}\n" + "".join(
+            f"\\newcommand{{\\z{chr(98 + i)}}}{{" + f"\\z{chr(97 + i)}" * 4 + "}\n" for i in range(12)
+        )
+        tex = tmp_path / "main.tex"
+        tex.write_text(
+            "\\documentclass{article}\n"
+            + defs
+            + "\\begin{document}\n\\section{A}\n"
+            + body
+            + "\n\\end{document}\n"
+        )
+        async with Client(build_server(Store(tmp_path / "s.db"))) as client:
+            text = error_text(await client.call_tool("parse_paper", {"path": str(tex)}))
+        assert cap in text
+
     async def test_a_gzip_bomb_is_refused_without_unpacking_it(self, tmp_path: Path) -> None:
         # Gzip members concatenate: one member of 10 MB of zeros, thirty times, is 300 MB unpacked.
         head = gzip.compress(

@@ -28,12 +28,43 @@ MAX_INPUT_DEPTH = 20
 MAX_INPUT_REPEATS = 10  # the same file \input again and again is a fan-out bomb, not a paper
 MAX_INPUTS = 1_000
 MAX_EXPANDED_CHARS = 20_000_000
+# TeX itself stops grouping at 255 levels; real papers stay far below. Deeper nesting only exhausts
+# the recursive parser's stack.
+MAX_TEX_NESTING = 200
 MAIN_NAMES = ("main.tex", "ms.tex", "paper.tex")
 # \input of these is figure data (pgfplots, tikz), not prose.
 INPUT_SUFFIXES = {".tex", ".bbl", ".ltx", ".latex", ".txt", ""}
 
 VERBATIM_ENVS = ("verbatim", "verbatim*", "Verbatim", "lstlisting", "minted", "comment")
+_BEGIN_END = re.compile(r"\\(begin|end)\s*\{")
 INPUT_RE = re.compile(r"\\(input|include|subfile)(?![a-zA-Z])\s*(?:\{([^}]*)\}|([^\s{}\\%]+))")
+
+
+def check_nesting(text: str) -> None:
+    """Refuse brace or environment nesting past MAX_TEX_NESTING, by one linear scan before parsing."""
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == "}":
+            depth -= 1
+        i += 1
+    envs = env_depth = 0
+    for m in _BEGIN_END.finditer(text):
+        env_depth += 1 if m.group(1) == "begin" else -1
+        envs = max(envs, env_depth)
+    worst = max(deepest, envs)
+    if worst > MAX_TEX_NESTING:
+        raise PaperParseError(
+            f"the source nests {worst} levels deep (braces or environments), over the cap of "
+            f"{MAX_TEX_NESTING} (MAX_TEX_NESTING)"
+        )
 
 
 def decode_tex(data: bytes, name: str, warnings: list[str]) -> str:
