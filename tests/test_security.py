@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from papercoder_mcp.cli import app as cli_app
 from papercoder_mcp.cli.serve import BearerAuth
+from papercoder_mcp.ids import HandoffId
 from papercoder_mcp.pipeline.gitcommit import commit_tree
 from papercoder_mcp.pipeline.orchestrator import run_pipeline
 from papercoder_mcp.samplers.anthropic import AnthropicSampler
@@ -128,6 +129,19 @@ class TestPathPolicy:
             text = error_text(await submit(client, "design_architecture", run_id, architecture(paths)))
         assert rule in text and "the edit was not stored" not in text
         assert store.find_artifact(run_id, "architecture") is None
+
+    async def test_a_forged_handoff_id_with_a_hostile_key_is_refused(self, tmp_path: Path) -> None:
+        store = Store(tmp_path / "s.db")
+        async with Client(build_server(store)) as client:
+            run_id = await start(client, tmp_path)
+            forged = HandoffId(
+                run_id=run_id, stage="generate_file", key=".git/config", digest="0" * 16
+            ).encode()
+            text = error_text(
+                await client.call_tool("submit_artifact", {"handoff_id": forged, "content": "```\nx\n```"})
+            )
+        assert "'.git/config'" in text and ".git" in text
+        assert store.find_artifact(run_id, "code", ".git/config") is None
 
     async def test_nfc_forms_are_one_file(self, tmp_path: Path) -> None:
         store = Store(tmp_path / "s.db")
