@@ -205,14 +205,28 @@ class TestPathPolicy:
 class TestGitNeverObeysTheTree:
     async def test_an_answer_planting_git_config_is_refused_and_runs_nothing(self, tmp_path: Path) -> None:
         marker = tmp_path / "pwned"
-        store = Store(tmp_path / "s.db")
-        async with Client(build_server(store)) as client:
-            run_id = await start(client, tmp_path)
-            data(await submit(client, "make_plan", run_id, PLAN))
+        config = f'[core]\n\tfsmonitor = "touch {marker}"\n'
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        await run_pipeline(ctx.store, ctx.run_id, sampler)
+        out = tmp_path / "out"
+        async with Client(build_server(ctx.store)) as client:
+            data(await submit(client, "make_plan", (run_id := await start(client, tmp_path)), PLAN))
             text = error_text(
                 await submit(client, "design_architecture", run_id, architecture([".git/config", "main.py"]))
             )
-        assert ".git/config" in text and not marker.exists()
+            assert "'.git/config'" in text
+            # The same file as an edit of a finished run, then an export: refused, nothing runs.
+            for path in [".git/config", "pkg/.git/config", ".git"]:
+                edited = await client.call_tool(
+                    "edit_artifact", {"run_id": ctx.run_id, "kind": "code", "path": path, "content": config}
+                )
+                assert "nothing may be written into or as a .git" in error_text(edited)
+            data(await client.call_tool("export_repo", {"run_id": ctx.run_id, "out_dir": str(out)}))
+        assert not marker.exists()
+        if shutil.which("git"):
+            assert "fsmonitor" not in (out / ".git" / "config").read_text()
+        assert ctx.store.find_artifact(ctx.run_id, "code", ".git/config") is None
 
     @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
     def test_a_planted_config_and_the_users_git_config_do_not_act(
@@ -469,7 +483,7 @@ class TestBoundedWork:
             result = data(await client.call_tool("verify_repo", {"run_id": ctx.run_id}))
         assert any(f["file"] == "main.py" and f["kind"] == "syntax_error" for f in result["findings"])
 
-    async def test_a_yaml_alias_bomb_fails_fast_in_write_config_and_export(self, tmp_path: Path) -> None:
+    async def test_a_yaml_alias_bomb_fails_fast_in_an_edit_and_in_verification(self, tmp_path: Path) -> None:
         bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
             f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
         )
