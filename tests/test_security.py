@@ -319,8 +319,10 @@ class TestRequirements:
 
     async def test_a_generated_requirements_file_is_checked_too(self, tmp_path: Path) -> None:
         class WithRequirements(FakeModel):
-            def code_for(self, path: str) -> str:
-                return "numpy>=1\n" if path.endswith("requirements.txt") else super().code_for(path)
+            def code_for(self, path: str, repaired: bool = False) -> str:
+                if path.endswith("requirements.txt"):
+                    return "numpy>=1\n"
+                return super().code_for(path, repaired=repaired)
 
         fake = WithRequirements(files={"utils.py": [], "envs/requirements.txt": [], "main.py": ["utils.py"]})
         store = Store(tmp_path / "s.db")
@@ -349,9 +351,9 @@ class TestShellQuoting:
         entry = 'run $(touch pwned) "$(touch pwned2)";x.py'
 
         class HostileEntry(FakeModel):
-            def code_for(self, path: str) -> str:
+            def code_for(self, path: str, repaired: bool = False) -> str:
                 if path != entry:
-                    return super().code_for(path)
+                    return super().code_for(path, repaired=repaired)
                 return (
                     'from utils import utils_step\n\n\nif __name__ == "__main__":\n    print(utils_step())\n'
                 )
