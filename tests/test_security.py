@@ -329,8 +329,10 @@ class TestRequirements:
         async with Client(build_server(store), sampling_callback=ModelCallback(fake)) as client:
             run_id = await start(client, tmp_path)
             for _ in range(5):
-                if data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"] == "complete":
+                if data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"] == "verified":
                     break
+            else:
+                raise AssertionError("run_pipeline did not finish in 5 calls")
             text = error_text(
                 await client.call_tool(
                     "edit_artifact",
@@ -386,7 +388,7 @@ class TestShellQuoting:
 async def exported_run(tmp_path: Path) -> tuple[Path, str, Path]:
     sampler = FakeSampler()
     ctx = new_run(tmp_path, sampler)
-    assert (await run_pipeline(ctx.store, ctx.run_id, sampler)).status == "complete"
+    assert (await run_pipeline(ctx.store, ctx.run_id, sampler)).status == "verified"
     out = tmp_path / "repo"
     result = runner.invoke(cli_app, ["--db", str(ctx.store.path), "export", ctx.run_id, str(out)])
     assert result.exit_code == 0, result.output
@@ -458,8 +460,10 @@ class TestBoundedWork:
         async with Client(build_server(store), sampling_callback=ModelCallback()) as client:
             run_id = await start(client, tmp_path)
             for _ in range(5):
-                if data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"] == "complete":
+                if data(await client.call_tool("run_pipeline", {"run_id": run_id}))["status"] == "verified":
                     break
+            else:
+                raise AssertionError("run_pipeline did not finish in 5 calls")
             for code, cap in [
                 ("x = " + "[" * 150 + "]" * 150 + "\n", "MAX_CODE_DEPTH"),
                 ("x = " + "1+" * 100_000 + "1\n", "nests too deeply to compile"),
