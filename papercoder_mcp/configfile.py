@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
-from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.errors import LimitExceeded, ValidationFailed
+from papercoder_mcp.limits import MAX_YAML_CHARS, load_yaml
 
 # YAML 1.2 core-schema float that YAML 1.1 (PyYAML) does not resolve as one.
 _FLOAT_12 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)$")
@@ -59,9 +60,13 @@ def validate_config_yaml(text: str) -> tuple[str, dict[str, Any], list[str]]:
     """Return (normalised text, parsed mapping, notes about rewrites); raise ValidationFailed."""
     if not text.strip():
         raise ValidationFailed("config.yaml is empty", ["config.yaml is empty"])
+    if len(text) > MAX_YAML_CHARS:
+        raise LimitExceeded(
+            f"config.yaml is {len(text):,} characters, over the cap of {MAX_YAML_CHARS:,} (MAX_YAML_CHARS)"
+        )
     fixed, notes = fix_yaml11_floats(text)
     try:
-        data = yaml.safe_load(fixed)
+        data = load_yaml(fixed, "config.yaml")
     except yaml.YAMLError as exc:
         raise ValidationFailed(f"config.yaml does not parse as YAML: {exc}", [str(exc)]) from exc
     if not isinstance(data, dict) or not data:

@@ -13,10 +13,11 @@ exit, the MCP server returns it as a tool error.
     ├── StageError             a pipeline stage failed (bad answer after retries, missing inputs)
     │   ├── MissingInput       a stage was called before the artifacts it reads exist
     │   ├── ValidationFailed   an answer did not validate into its model
+    │   │   └── LimitExceeded  an input went over a size or nesting cap (checked before parsing)
     │   └── RunIncomplete      a finished run was expected (export) and this one is not
     ├── SamplerError           the model provider failed after retries
     ├── BudgetExceeded         the next call would cross the run's cost budget
-    ├── UnsafePath             a generated path would leave the output directory
+    ├── UnsafePath             a generated path breaks the path policy (paths.py)
     └── SandboxUnavailable     generated code would run, but no sandbox works on this machine
 """
 
@@ -83,6 +84,15 @@ class RunIncomplete(StageError):
         self.run_id, self.problems, self.verification_only = run_id, problems, verification_only
 
 
+class LimitExceeded(ValidationFailed):
+    """An input went over a cap (named in the message); re-asking would resend it, so no re-ask."""
+
+    max_reasks = 0
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [message])
+
+
 class SamplerError(PaperCoderError):
     """The model provider failed after all retries."""
 
@@ -92,7 +102,8 @@ class BudgetExceeded(PaperCoderError):
 
 
 class UnsafePath(PaperCoderError):
-    """A generated file path would escape the repository directory."""
+    """A generated file path breaks the path policy: it would escape the repository, or is not a
+    name every file system and git can hold safely."""
 
 
 class SandboxUnavailable(PaperCoderError):

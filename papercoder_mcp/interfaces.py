@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 
 from papercoder_mcp.entry_point import read_cli
+from papercoder_mcp.errors import LimitExceeded
+from papercoder_mcp.limits import check_python
 
 # Calls that write a path they are given, and calls that read one (method or function names).
 WRITE_CALLS = frozenset(
@@ -73,9 +75,12 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> lis
 def interface_of(source: str) -> str:
     """Top-level functions, classes (with methods and class attributes) and constants of a module."""
     try:
+        check_python(source, "the module")
         tree = ast.parse(source)
     except SyntaxError as exc:
         return f"# (does not parse: {exc.msg} at line {exc.lineno})"
+    except (LimitExceeded, RecursionError, MemoryError, ValueError) as exc:
+        return f"# (not read: {exc})"
     out: list[str] = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_va
 
 from papercoder_mcp.entry_point import split_command
 from papercoder_mcp.errors import UnsafePath
-from papercoder_mcp.paths import RESERVED_PATHS, normalize_repo_path
+from papercoder_mcp.paths import RESERVED_PATHS, check_path_set, is_reserved, normalize_repo_path
+from papercoder_mcp.requirements import check_requirement
 
 
 def _repo_path(value: str) -> str:
@@ -21,11 +22,19 @@ def _repo_path(value: str) -> str:
         norm = normalize_repo_path(value)
     except UnsafePath as exc:
         raise ValueError(str(exc)) from exc
-    if norm in RESERVED_PATHS:
+    if is_reserved(norm):
         raise ValueError(
             f"{norm} is written by its own stage or by export; leave it out of the list of code files"
         )
     return norm
+
+
+def _path_set(paths: list[str]) -> None:
+    """The path policy's rules about paths together, with the files export adds beside them."""
+    try:
+        check_path_set([*paths, *RESERVED_PATHS])
+    except UnsafePath as exc:
+        raise ValueError(str(exc)) from exc
 
 
 # -- plan -------------------------------------------------------------------
@@ -130,6 +139,7 @@ class Architecture(BaseModel):
         dupes = sorted({p for p in paths if paths.count(p) > 1})
         if dupes:
             raise ValueError(f"files listed twice: {', '.join(dupes)}")
+        _path_set(paths)
         if self.entry_point not in paths:
             raise ValueError(f"entry_point {self.entry_point!r} is not in files ({', '.join(paths)})")
         if not any(is_test_module(p) for p in paths):
@@ -182,6 +192,19 @@ class Package(BaseModel):
             v = "==" + v
         return f"{self.name.strip()}{v}"
 
+    @model_validator(mode="after")
+    def _pep508(self) -> Package:
+        v = self.version.strip()
+        if v and not v[0].isdigit() and v[0] not in "<>=!~;[@":  # `@` is refused below, as a URL
+            raise ValueError(
+                f"version {self.version!r} of {self.name!r} is not a version specifier (e.g. '>=2.0', "
+                "'==1.13.1'); leave it empty when the paper gives none"
+            )
+        # The line lands in requirements.txt and in `pip install -r`: an option or a URL there would
+        # install from wherever the model says.
+        check_requirement(self.requirement(), what=f"required package {self.name!r}")
+        return self
+
 
 class FileTask(BaseModel):
     path: str
@@ -218,6 +241,7 @@ class FileOrder(BaseModel):
         tasks = {t.path: t for t in self.files}
         if len(tasks) != len(self.files):
             raise ValueError("a file appears twice in files")
+        _path_set(list(tasks))
         arch: Architecture | None = (info.context or {}).get("architecture") if info else None
         if arch is not None:
             known = set(arch.paths())

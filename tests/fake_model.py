@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +123,8 @@ class FakeModel:
                     "implementation_approach": "PyTorch, one module per concern.",
                     "files": [{"path": p, "purpose": f"{p} of the method"} for p in self.files],
                     "entry_point": self.entry_point,
-                    "smoke_command": self.smoke_command.replace("main.py", self.entry_point),
+                    # A model writes a shell line: an odd entry point comes quoted.
+                    "smoke_command": self.smoke_command.replace("main.py", shlex.quote(self.entry_point)),
                     "class_diagram": "classDiagram\n" + classes,
                     "sequence_diagram": "sequenceDiagram\n    main->>trainer: train()",
                     "open_questions": [],

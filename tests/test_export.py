@@ -100,7 +100,8 @@ class TestExport:
         export_repo(ctx.store, ctx.run_id, fresh)
         (fresh / "scratch.txt").write_text("left by the user")
         export_repo(ctx.store, ctx.run_id, fresh, force=True)
-        assert not (fresh / "scratch.txt").exists() and (fresh / "main.py").exists()
+        # --force replaces the earlier export's own files; a file it did not write stays.
+        assert (fresh / "scratch.txt").read_text() == "left by the user" and (fresh / "main.py").exists()
 
     async def test_an_incomplete_run_exports_nothing(self, tmp_path: Path) -> None:
         ctx = await finished_run(tmp_path)

@@ -257,6 +257,25 @@ class TestHttp:
                     await client.list_tools()
             assert failed.group_contains(MCPError)
 
+    async def test_the_scheme_is_case_insensitive_and_two_authorizations_are_refused(
+        self, http_server: HttpServer
+    ) -> None:
+        async with httpx2.AsyncClient() as http:
+            lower = await http.post(
+                http_server.url, json=INITIALIZE, headers={"Authorization": f"bearer {TOKEN}", **ACCEPT}
+            )
+            assert lower.status_code == 200, lower.text
+            twice = await http.post(
+                http_server.url,
+                json=INITIALIZE,
+                headers=[
+                    ("Authorization", "Bearer wrong"),
+                    ("Authorization", f"Bearer {TOKEN}"),
+                    *ACCEPT.items(),
+                ],
+            )
+            assert twice.status_code == 400 and "more than one Authorization header" in twice.json()["error"]
+
     async def test_a_foreign_host_header_is_refused(self, http_server: HttpServer) -> None:
         """DNS-rebinding protection: the right token from a page served by another host name still fails."""
         headers = {"Authorization": f"Bearer {TOKEN}", **ACCEPT}

@@ -16,29 +16,58 @@ if TYPE_CHECKING:
     from papercoder_mcp.server.app import SamplerMode
 
 TOKEN_ENV = "PAPERCODER_TOKEN"
+# A token guessable in reach of a network attacker protects nothing; 32 characters is what
+# `secrets.token_urlsafe(24)` gives.
+MIN_TOKEN_CHARS = 32
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class BearerAuth:
-    """Refuses HTTP requests without `Authorization: Bearer <token>` (a pure ASGI wrapper, stream-safe)."""
+    """Refuses HTTP requests without `Authorization: Bearer <token>` (a pure ASGI wrapper, stream-safe).
+
+    The scheme is case-insensitive (RFC 9110), and a request with more than one Authorization header
+    is refused outright: which one a proxy or framework reads is not something to guess."""
 
     def __init__(self, app: object, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
+
+    def problem(self, headers: list[tuple[bytes, bytes]]) -> tuple[int, str] | None:
+        values = [v for k, v in headers if k.lower() == b"authorization"]
+        if len(values) > 1:
+            return 400, "more than one Authorization header; send exactly one"
+        scheme, _, credentials = (values[0] if values else b"").strip().partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(credentials.strip(), self.expected):
+            return 401, "missing or wrong bearer token"
+        return None
 
     async def __call__(self, scope: dict, receive: object, send: object) -> None:
         if scope["type"] == "http":
-            got = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(got, self.expected):
+            refused = self.problem(list(scope["headers"]))
+            if refused is not None:
                 from starlette.responses import JSONResponse
 
+                status, message = refused
                 response = JSONResponse(
-                    {"error": "missing or wrong bearer token"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
+                    {"error": message}, status_code=status, headers={"WWW-Authenticate": "Bearer"}
                 )
                 await response(scope, receive, send)  # type: ignore[arg-type]
                 return
         await self.app(scope, receive, send)  # type: ignore[operator]
+
+
+def token_problem(host: str, token: str | None) -> str | None:
+    """Why serving HTTP on `host` with `token` is refused, or None."""
+    if host in LOOPBACK_HOSTS:
+        return None
+    if not token:
+        return f"binding {host} exposes the server beyond this machine; set --token (or ${TOKEN_ENV}) too"
+    if len(token) < MIN_TOKEN_CHARS:
+        return (
+            f"binding {host} needs a token of at least {MIN_TOKEN_CHARS} characters (MIN_TOKEN_CHARS), "
+            f"not {len(token)}; make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return None
 
 
 @app.command()
@@ -66,6 +95,10 @@ def serve(
         fail(f"--sampler must be auto, anthropic, sampling or handoff, not {sampler!r}")
     if sampler == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
         fail("--sampler anthropic needs ANTHROPIC_API_KEY in the environment")
+    token = token or os.environ.get(TOKEN_ENV)
+    refused = token_problem(host, token) if http else None
+    if refused:
+        fail(refused)
     # stdout is the protocol channel on stdio: logs go to stderr only.
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     mode: SamplerMode = sampler  # type: ignore[assignment]
@@ -75,9 +108,6 @@ def serve(
         return
     import uvicorn
 
-    token = token or os.environ.get(TOKEN_ENV)
-    if host not in ("127.0.0.1", "localhost", "::1") and not token:
-        fail(f"binding {host} exposes the server beyond this machine; set --token (or ${TOKEN_ENV}) too")
     # A loopback host turns on the SDK's DNS-rebinding protection (Host/Origin checks).
     asgi = server.streamable_http_app(host=host)
     info(f"papercoder-mcp on http://{host}:{port}/mcp" + (" (bearer token required)" if token else ""))

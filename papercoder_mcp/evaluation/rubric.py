@@ -22,6 +22,7 @@ from typing import Any, cast
 from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.limits import check_json_depth
 from papercoder_mcp.store import canonical_hash
 
 TASK_CATEGORIES: tuple[str, ...] = ("Code Development", "Code Execution", "Result Analysis", "Subtree")
@@ -161,6 +162,9 @@ def load_rubric(path: str | Path) -> dict[str, Any]:
         raise ValidationFailed(f"rubric file {p} does not exist", [f"{p} does not exist"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationFailed(f"cannot read rubric file {p}: {exc}", [str(exc)]) from exc
+    # No size cap (PaperBench rubrics run to megabytes), but a depth cap before parsing: the tree
+    # is walked recursively.
+    check_json_depth(text, f"rubric file {p}")
     try:
         data = json.loads(text) if text.strip() else None
     except json.JSONDecodeError as exc:

@@ -15,6 +15,7 @@ from papercoder_mcp.paper.latex_body import BodyWalker, bibitems, biblatex_entri
 from papercoder_mcp.paper.latex_macros import collect_definitions
 from papercoder_mcp.paper.latex_refs import bibitem_labels, biblatex_labels, labels_in, resolve
 from papercoder_mcp.paper.latex_source import (
+    check_nesting,
     decode_tex,
     extract_archive,
     find_main_file,
@@ -72,6 +73,16 @@ def parse_latex_text(
     text: str, source: str = "", warnings: list[str] | None = None, bbl: str | None = None
 ) -> Paper:
     """Parse LaTeX source that already has its inputs expanded and its comments stripped."""
+    check_nesting(text)
+    try:
+        return _parse_latex_text(text, source, warnings, bbl)
+    except RecursionError as exc:  # the nesting scan should make this unreachable; never let it escape
+        raise PaperParseError(
+            f"{source or 'the source'} nests too deeply to parse (MAX_TEX_NESTING)"
+        ) from exc
+
+
+def _parse_latex_text(text: str, source: str, warnings: list[str] | None, bbl: str | None) -> Paper:
     warnings = list(warnings or [])
     text = remove_dead_code(text)
     text, macros, theorems = collect_definitions(text)

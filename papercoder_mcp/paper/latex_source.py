@@ -13,21 +13,58 @@ import re
 import shutil
 import tarfile
 import zlib
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from papercoder_mcp.errors import PaperParseError
 from papercoder_mcp.paper.latex_syntax import env_end, is_escaped
 
-# arXiv caps a submission far below this; the cap only stops decompression bombs.
-MAX_EXTRACT_BYTES = 500 * 1024 * 1024
-MAX_MEMBERS = 20_000
+# arXiv caps a submission at 50 MB; these caps only stop decompression bombs and \input fan-out.
+MAX_EXTRACT_BYTES = 100 * 1024 * 1024  # all members together
+MAX_MEMBER_BYTES = 50 * 1024 * 1024  # one member (or a gzipped single .tex)
+MAX_MEMBERS = 5_000
 MAX_INPUT_DEPTH = 20
+MAX_INPUT_REPEATS = 10  # the same file \input again and again is a fan-out bomb, not a paper
+MAX_INPUTS = 1_000
+MAX_EXPANDED_CHARS = 20_000_000
+# TeX itself stops grouping at 255 levels; real papers stay far below. Deeper nesting only exhausts
+# the recursive parser's stack.
+MAX_TEX_NESTING = 200
 MAIN_NAMES = ("main.tex", "ms.tex", "paper.tex")
 # \input of these is figure data (pgfplots, tikz), not prose.
 INPUT_SUFFIXES = {".tex", ".bbl", ".ltx", ".latex", ".txt", ""}
 
 VERBATIM_ENVS = ("verbatim", "verbatim*", "Verbatim", "lstlisting", "minted", "comment")
+_BEGIN_END = re.compile(r"\\(begin|end)\s*\{")
 INPUT_RE = re.compile(r"\\(input|include|subfile)(?![a-zA-Z])\s*(?:\{([^}]*)\}|([^\s{}\\%]+))")
+
+
+def check_nesting(text: str) -> None:
+    """Refuse brace or environment nesting past MAX_TEX_NESTING, by one linear scan before parsing."""
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c == "}":
+            depth -= 1
+        i += 1
+    envs = env_depth = 0
+    for m in _BEGIN_END.finditer(text):
+        env_depth += 1 if m.group(1) == "begin" else -1
+        envs = max(envs, env_depth)
+    worst = max(deepest, envs)
+    if worst > MAX_TEX_NESTING:
+        raise PaperParseError(
+            f"the source nests {worst} levels deep (braces or environments), over the cap of "
+            f"{MAX_TEX_NESTING} (MAX_TEX_NESTING)"
+        )
 
 
 def decode_tex(data: bytes, name: str, warnings: list[str]) -> str:
@@ -105,10 +142,37 @@ def remove_dead_code(text: str) -> str:
         text = text[: m.start()] + (text[span[1] :] if span else "")
 
 
+@dataclass
+class _Includes:
+    """What the expansion of one document has read so far, checked against the caps."""
+
+    seen: Counter[Path] = field(default_factory=Counter)
+    total: int = 0
+    chars: int = 0
+
+    def admit(self, target: Path, name: str, size: int) -> None:
+        self.seen[target] += 1
+        self.total += 1
+        self.chars += size
+        if self.seen[target] > MAX_INPUT_REPEATS:
+            raise PaperParseError(
+                f"\\input{{{name}}} is included more than {MAX_INPUT_REPEATS} times (MAX_INPUT_REPEATS); "
+                "the source fans out like an include bomb, refusing it"
+            )
+        if self.total > MAX_INPUTS:
+            raise PaperParseError(f"the source has more than {MAX_INPUTS} \\input/\\include (MAX_INPUTS)")
+        if self.chars > MAX_EXPANDED_CHARS:
+            raise PaperParseError(
+                f"the source expands to more than {MAX_EXPANDED_CHARS:,} characters with its inputs "
+                "(MAX_EXPANDED_CHARS)"
+            )
+
+
 def load_tex(main: Path, root: Path, warnings: list[str]) -> str:
     """The main file with comments stripped and every `\\input`/`\\include` expanded in place."""
     text = _read(main, root, warnings)
-    return _expand(text, main.parent, root.resolve(), [main.resolve()], warnings)
+    includes = _Includes(chars=len(text))
+    return _expand(text, main.parent, root.resolve(), [main.resolve()], warnings, includes)
 
 
 def _read(path: Path, root: Path, warnings: list[str]) -> str:
@@ -122,7 +186,9 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _expand(text: str, base: Path, root: Path, stack: list[Path], warnings: list[str]) -> str:
+def _expand(
+    text: str, base: Path, root: Path, stack: list[Path], warnings: list[str], includes: _Includes
+) -> str:
     def replace(m: re.Match[str]) -> str:
         if is_escaped(text, m.start()):
             return m.group(0)
@@ -138,12 +204,14 @@ def _expand(text: str, base: Path, root: Path, stack: list[Path], warnings: list
             )
             return ""
         if len(stack) > MAX_INPUT_DEPTH:
-            warnings.append(f"\\input{{{name}}}: inputs nested deeper than {MAX_INPUT_DEPTH}; skipped")
-            return ""
+            raise PaperParseError(
+                f"\\input{{{name}}}: inputs nested deeper than {MAX_INPUT_DEPTH} (MAX_INPUT_DEPTH)"
+            )
         if target.suffix.lower() not in INPUT_SUFFIXES:
             return ""
+        includes.admit(target, name, target.stat().st_size)
         inner = _read(target, root, warnings)
-        body = _expand(inner, base, root, [*stack, target], warnings)
+        body = _expand(inner, base, root, [*stack, target], warnings, includes)
         # \include starts a new page, so it also ends the paragraph before it.
         return f"\n\n{body}\n\n" if m.group(1) == "include" else body
 
@@ -259,15 +327,22 @@ def _is_gzip(path: Path) -> bool:
 
 
 def _extract_gzipped_tex(path: Path, dest: Path, cause: BaseException) -> None:
+    # Read in chunks and stop at the cap: a bomb is refused after MAX_MEMBER_BYTES, not unpacked whole.
+    chunks: list[bytes] = []
+    size = 0
     try:
         with gzip.open(path, "rb") as fh:
-            data = fh.read(MAX_EXTRACT_BYTES + 1)
+            while chunk := fh.read(1 << 20):
+                size += len(chunk)
+                if size > MAX_MEMBER_BYTES:
+                    raise PaperParseError(
+                        f"{path}: expands to more than {MAX_MEMBER_BYTES // 2**20} MB (MAX_MEMBER_BYTES); "
+                        "refusing to unpack"
+                    )
+                chunks.append(chunk)
     except (OSError, EOFError, zlib.error) as exc:
         raise PaperParseError(f"cannot read tar archive {path}: {exc}; is it a complete download?") from exc
-    if len(data) > MAX_EXTRACT_BYTES:
-        raise PaperParseError(
-            f"{path}: expands to more than {MAX_EXTRACT_BYTES // 2**20} MB; refusing to unpack"
-        )
+    data = b"".join(chunks)
     if b"\0" in data[:65536] or not re.search(rb"\\(documentclass|begin\{document\}|section)", data):
         raise PaperParseError(f"cannot read tar archive {path}: {cause}; it is not LaTeX either")
     (dest / "main.tex").write_bytes(data)
@@ -289,7 +364,9 @@ def _extract_members(tf: tarfile.TarFile, dest: Path, warnings: list[str]) -> No
     links: list[tuple[PurePosixPath, PurePosixPath]] = []
     for count, member in enumerate(tf, start=1):
         if count > MAX_MEMBERS:
-            raise PaperParseError(f"archive has more than {MAX_MEMBERS} members; refusing to unpack")
+            raise PaperParseError(
+                f"archive has more than {MAX_MEMBERS} members (MAX_MEMBERS); refusing to unpack"
+            )
         rel = _safe_name(member.name)
         if rel is None:
             warnings.append(f"archive member {member.name!r} has an unsafe path; skipped")
@@ -304,9 +381,15 @@ def _extract_members(tf: tarfile.TarFile, dest: Path, warnings: list[str]) -> No
             target.mkdir(parents=True, exist_ok=True)
         elif member.isreg():
             total += member.size
+            if member.size > MAX_MEMBER_BYTES:
+                raise PaperParseError(
+                    f"archive member {member.name!r} is more than {MAX_MEMBER_BYTES // 2**20} MB "
+                    "(MAX_MEMBER_BYTES); refusing to unpack"
+                )
             if total > MAX_EXTRACT_BYTES:
                 raise PaperParseError(
-                    f"archive expands to more than {MAX_EXTRACT_BYTES // 2**20} MB; refusing to unpack"
+                    f"archive expands to more than {MAX_EXTRACT_BYTES // 2**20} MB (MAX_EXTRACT_BYTES); "
+                    "refusing to unpack"
                 )
             target.parent.mkdir(parents=True, exist_ok=True)
             src = tf.extractfile(member)

@@ -9,6 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from papercoder_mcp.errors import PaperParseError
 from papercoder_mcp.paper.latex_macros import (
     ACCENTS,
     DROP_ARGS,
@@ -41,6 +42,8 @@ from papercoder_mcp.paper.latex_syntax import (
     split_top,
 )
 
+MAX_MACRO_EXPANSIONS = 200_000
+
 
 @dataclass
 class LatexConverter:
@@ -51,6 +54,7 @@ class LatexConverter:
     # Macros met in prose that are neither defined in the source nor known here, with their counts.
     unknown: dict[str, int] = field(default_factory=dict)
     cite_keys: set[str] = field(default_factory=set)
+    expansions: int = 0  # user macros expanded so far, against MAX_MACRO_EXPANSIONS
 
     def to_text(self, s: str) -> str:
         return normalize_ws(self.convert(s))
@@ -267,6 +271,13 @@ class LatexConverter:
         return j
 
     def _expand(self, s: str, name: str, j: int, out: list[str], depth: int) -> int:
+        self.expansions += 1
+        if self.expansions > MAX_MACRO_EXPANSIONS:
+            # Each macro may use another several times: 4 uses over 12 levels is 16 million.
+            raise PaperParseError(
+                f"the source's own macros expand more than {MAX_MACRO_EXPANSIONS:,} times "
+                f"(MAX_MACRO_EXPANSIONS; \\{name} among them): a macro bomb, refusing it"
+            )
         macro = self.macros[name]
         args: list[str] = []
         if macro.default is not None:

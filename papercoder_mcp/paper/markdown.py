@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from papercoder_mcp.errors import PaperParseError
+from papercoder_mcp.errors import PaperParseError, ValidationFailed
+from papercoder_mcp.limits import load_yaml
 from papercoder_mcp.paper.models import Block, Caption, Equation, Paper, Section, Table
 
 __all__ = ["SectionStack", "parse_markdown_file", "parse_markdown_text", "parse_plain_text"]
@@ -295,8 +296,8 @@ def _front_matter(text: str) -> tuple[dict[str, object], str]:
     if m is None:
         return {}, text
     try:
-        meta = yaml.safe_load(m.group(1))
-    except yaml.YAMLError:
+        meta = load_yaml(m.group(1), "the front matter")
+    except (yaml.YAMLError, ValidationFailed):
         return {}, text
     return (meta if isinstance(meta, dict) else {}), text[m.end() :]
 

@@ -270,7 +270,11 @@ def _layout_ready(warnings: list[str]) -> bool:
 
 
 def _regions(
-    page: pymupdf.Page, raw_blocks: list[list[Line]], images: list[Box], cfg: ParserConfig, warnings: list[str]
+    page: pymupdf.Page,
+    raw_blocks: list[list[Line]],
+    images: list[Box],
+    cfg: ParserConfig,
+    warnings: list[str],
 ) -> list[Region] | None:
     """The layout model's regions of a page that needs them, else None (the heuristics read it)."""
     if cfg.layout_pages == "floats" and not regions_wanted(raw_blocks, images, page):
@@ -567,9 +571,7 @@ def _marks_as_commas(line: Line) -> str:
     """Row text with small affiliation marks ('Xiaobo Xia 1 Jiale Liu 2', ICML style) turned into
     commas, so names listed without separators split like 'A, B and C'."""
     top = line.size
-    return "".join(
-        "," if s.text.strip() and s.size < top - 1.5 else s.text for s in line.spans
-    )
+    return "".join("," if s.text.strip() and s.size < top - 1.5 else s.text for s in line.spans)
 
 
 def _emit(blk: TBlock, paper: Paper, build: _Builder, body_size: float, cfg: ParserConfig) -> None:

@@ -133,7 +133,8 @@ def equation_text(block: TBlock, body_size: float) -> tuple[str, str]:
         else:
             rows.append([ln])
     texts = [
-        rebuild_row(r, block.bars, body_size) or " ".join(x.rich(body_size) for x in sorted(r, key=lambda x: x.bbox[0]))
+        rebuild_row(r, block.bars, body_size)
+        or " ".join(x.rich(body_size) for x in sorted(r, key=lambda x: x.bbox[0]))
         for r in rows
     ]
     text = "\n".join(t for t in texts if t)

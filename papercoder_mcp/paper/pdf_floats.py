@@ -82,7 +82,9 @@ def layout_tables(
         cells = table_cells(region, words)
         ncols = max((len(r) for r in cells), default=0)
         if len(cells) < cfg.table_min_rows or ncols < cfg.table_min_cols:
-            warnings.append(f"{where}: {len(cells)} row(s) x {ncols} column(s) is no table; kept its text lines")
+            warnings.append(
+                f"{where}: {len(cells)} row(s) x {ncols} column(s) is no table; kept its text lines"
+            )
             continue
         filled = [c for row in cells for c in row if c]
         if sum(len(c) for c in filled) / len(filled) > cfg.table_max_cell_chars:

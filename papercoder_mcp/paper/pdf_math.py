@@ -101,7 +101,7 @@ def rebuild_row(lines: list[Line], bars: list[Box], body_size: float) -> str | N
     top = min(a.bbox[1] for a in atoms)
     bottom = max(a.bbox[3] for a in atoms)
     row_bars = sorted(
-        (b for b in bars if top <= b[1] <= bottom), key=lambda b: (b[2] - b[0])
+        (b for b in bars if top <= b[1] <= bottom), key=lambda b: b[2] - b[0]
     )  # inner (narrower) fractions first, so nested ones resolve inside out
     # A radical's vinculum is a bar too, starting where its √ glyph ends: not a fraction.
     radicals = [a for a in atoms if a.text.endswith("√")]
@@ -113,8 +113,12 @@ def rebuild_row(lines: list[Line], bars: list[Box], body_size: float) -> str | N
     rest = list(atoms)
     for bar in row_bars:
         y = bar[1]
-        over = [a for a in rest if bar[0] - 1 <= a.cx <= bar[2] + 1 and a.cy < y and y - a.bbox[3] < 2 * a.size]
-        under = [a for a in rest if bar[0] - 1 <= a.cx <= bar[2] + 1 and a.cy > y and a.bbox[1] - y < 2 * a.size]
+        over = [
+            a for a in rest if bar[0] - 1 <= a.cx <= bar[2] + 1 and a.cy < y and y - a.bbox[3] < 2 * a.size
+        ]
+        under = [
+            a for a in rest if bar[0] - 1 <= a.cx <= bar[2] + 1 and a.cy > y and a.bbox[1] - y < 2 * a.size
+        ]
         if not over or not under:
             continue
         used = {id(a) for a in over + under}
@@ -148,4 +152,3 @@ def rebuild_row(lines: list[Line], bars: list[Box], body_size: float) -> str | N
         p.size = main.size if main else p.size
         p.origin_y = main.origin_y if main else p.origin_y
     return _linear(rest + placed, body_size)
-

@@ -178,6 +178,4 @@ def fact_recall(markdown: str, facts: list[Fact]) -> float:
 def control_chars(text: str) -> int:
     """Control (other than newline and tab) and private-use characters: they make grep call a file binary
     and reach the model as noise."""
-    return sum(
-        1 for ch in text if ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Co", "Cs")
-    )
+    return sum(1 for ch in text if ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Co", "Cs"))

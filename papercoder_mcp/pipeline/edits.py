@@ -8,6 +8,7 @@ artifact downstream, whose inputs now include the edit, becomes stale.
 from __future__ import annotations
 
 from papercoder_mcp.errors import MissingInput, PaperCoderError, StageError
+from papercoder_mcp.limits import check_answer_size, check_paper_size
 from papercoder_mcp.paper.markdown import parse_markdown_text
 from papercoder_mcp.paper.models import Paper
 from papercoder_mcp.pipeline.ingest import store_paper
@@ -29,6 +30,10 @@ KIND_STAGE = {stage.kind: stage for stage in [*PLANNING_STAGES, ANALYZE_FILE, GE
 
 def edit_artifact(store: Store, run_id: str, kind: str, content: str, key: str = "") -> StageResult:
     store.get_run(run_id)
+    if kind == "paper":
+        check_paper_size(content, "the edited paper")
+    else:
+        check_answer_size(content, "the edit")
     ctx = StageContext(store=store, run_id=run_id)
     if kind == "paper":
         paper = _paper_from(content, store.get_artifact(run_id, "paper").content)

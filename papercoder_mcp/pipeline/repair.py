@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from papercoder_mcp.errors import BudgetExceeded, PaperCoderError
 from papercoder_mcp.pipeline import verification as checks
 from papercoder_mcp.pipeline.answers import AnswerDeferred
+from papercoder_mcp.requirements import check_requirement
 from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import REPAIR_FILE, StageContext, run_stage
 from papercoder_mcp.stages.inputs import architecture, file_order
@@ -64,13 +65,26 @@ def problems(v: Verification) -> list[Finding]:
     return [f for f in v.findings if f.severity != "info" and f.kind not in NOT_REPAIRED_IN_CODE]
 
 
+def _is_plain_requirement(name: str) -> bool:
+    # The name comes from an import in generated code; only a valid PEP 508 name may become a line.
+    try:
+        check_requirement(name)
+    except ValueError:
+        return False
+    return True
+
+
 def add_missing_requirements(ctx: StageContext, verification: Verification) -> list[str]:
     """Add the distributions that generated code imports but requirements.txt lacks (no model call).
 
     Changing the file order's package list would make every later artifact stale, so the fuller
     list is kept as the run's `requirements` artifact, which verification and export read."""
     missing = sorted(
-        {f.detail for f in verification.findings if f.kind == "missing_requirement" and f.detail}
+        {
+            f.detail
+            for f in verification.findings
+            if f.kind == "missing_requirement" and f.detail and _is_plain_requirement(f.detail)
+        }
     )
     if not missing:
         return []

@@ -26,6 +26,8 @@ from typing import Any, Literal
 import anthropic
 import anyio
 
+from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.limits import load_json
 from papercoder_mcp.samplers.base import Completion, FailedAttempt, SampleRequest, Usage
 from papercoder_mcp.samplers.pricing import canonical_model, cost_usd
 from papercoder_mcp.samplers.retry import SamplerFailed, backoff_delay, retry_after_seconds
@@ -188,6 +190,15 @@ class AnthropicSampler:
                     FailedAttempt(attempt=attempt, error=str(err), latency_s=time.monotonic() - started)
                 )
                 raise SamplerFailed(f"the Anthropic SDK failed: {err}", failed) from err
+            except RecursionError as err:
+                # A response body nested deeper than Python's JSON decoder can follow: refuse it
+                # clearly instead of letting a bare RecursionError reach the caller.
+                failed.append(
+                    FailedAttempt(attempt=attempt, error="response nests too deeply", latency_s=0.0)
+                )
+                raise SamplerFailed(
+                    "the Anthropic API's response nests too deeply to decode; refusing it", failed
+                ) from err
 
             latency = time.monotonic() - started
             usage = _usage(message.usage)
@@ -360,8 +371,10 @@ def _read_content(content: list[Any], shape: _Shape) -> tuple[str, Any | None]:
                 return (text or json.dumps(data, ensure_ascii=False)), data
         # tool_choice auto: the model may have answered in plain JSON instead of calling the tool.
     try:
-        return text, json.loads(text)
-    except ValueError:
+        # Behind the size and depth caps: a nesting bomb becomes "no structured payload", and the
+        # stage's own validation then refuses the text with the cap it broke.
+        return text, load_json(text)
+    except (ValueError, ValidationFailed):
         return text, None
 
 

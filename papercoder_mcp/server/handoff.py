@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import StageError
 from papercoder_mcp.ids import DIGEST_CHARS, HandoffId, RequestKey
+from papercoder_mcp.paths import normalize_repo_path
 from papercoder_mcp.pipeline.answers import AnswerBook, conversation_hash
 from papercoder_mcp.resources.originals import page_uri, pdf_uri
 from papercoder_mcp.samplers.base import SampleRequest, Turn
@@ -61,6 +62,9 @@ def parse_handoff_id(value: str) -> tuple[str, Stage, str, str]:
     hid = HandoffId.decode(value)
     stage = find_stage(hid.stage)
     if stage is None or len(hid.digest) != DIGEST_CHARS:
+        raise StageError(f"{value[:80]!r} is not a handoff id; use the handoff_id a stage tool returned")
+    if stage.per_file and normalize_repo_path(hid.key) != hid.key:
+        # Keys are handed out normalised; one that is not was written by hand, not by a stage tool.
         raise StageError(f"{value[:80]!r} is not a handoff id; use the handoff_id a stage tool returned")
     return hid.run_id, stage, hid.key, hid.digest
 

@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
-import json
 import re
+from bisect import bisect_right
 from typing import Any
 
 from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.limits import check_answer_size, load_json
 
-_FENCE = re.compile(r"^(`{3,}|~{3,})[ \t]*([\w+.#-]*)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+_OPEN = re.compile(r"(`{3,}+|~{3,}+)[ \t]*([\w+.#-]*)")
+_CLOSE = re.compile(r"(`{3,}+|~{3,}+)[ \t]*")
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """(language, body) of every closed fenced block, outermost only."""
-    return [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(text)]
+    """(language, body) of every closed fenced block, outermost only.
+
+    A block closes at the first later line that is exactly its fence (plus blanks). Line by line
+    with the closing lines indexed first, so it stays O(n log n) on hostile input; a regex with a
+    lazy body and a back-reference was quadratic in the number of unclosed fences."""
+    lines = text.split("\n")
+    closers: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        m = _CLOSE.fullmatch(line)
+        if m:
+            closers.setdefault(m.group(1), []).append(i)
+    blocks: list[tuple[str, str]] = []
+    i = 0
+    while i < len(lines):
+        m = _OPEN.match(lines[i])
+        if m:
+            ends = closers.get(m.group(1), [])
+            k = bisect_right(ends, i)
+            if k < len(ends):
+                end = ends[k]
+                blocks.append((m.group(2).lower(), "".join(line + "\n" for line in lines[i + 1 : end])))
+                i = end + 1
+                continue
+        i += 1
+    return blocks
 
 
 def extract_json(text: str) -> Any:
     """The JSON object of an answer: a ```json block, or the whole answer when it is bare JSON."""
+    check_answer_size(text)
     stripped = text.strip()
     candidates: list[str]
     if stripped.startswith(("{", "[")):
@@ -35,13 +61,14 @@ def extract_json(text: str) -> Any:
             )
         candidates = [json_blocks[0]]
     try:
-        return json.loads(candidates[0])
-    except json.JSONDecodeError as exc:
+        return load_json(candidates[0])
+    except ValueError as exc:
         raise ValidationFailed(f"the answer is not valid JSON: {exc}", [f"invalid JSON: {exc}"]) from exc
 
 
 def extract_code(text: str) -> str:
     """The body of the single fenced code block of an answer; prose around it is dropped, never kept."""
+    check_answer_size(text)
     stripped = text.strip()
     first_line = stripped.split("\n", 1)[0]
     fence = re.match(r"^(`{3,}|~{3,})\s*([\w+.#-]*)", first_line)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import BudgetExceeded, SamplerError, StageError, ValidationFailed
+from papercoder_mcp.limits import check_answer_size
 from papercoder_mcp.pipeline.budget import Budget
 from papercoder_mcp.samplers.base import Completion, FailedAttempt, Sampler, SampleRequest, Turn
 from papercoder_mcp.store import Store, canonical_hash
@@ -279,6 +280,7 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
     )
     total_cost: float | None = 0.0
     calls = 0
+    reasks = MAX_REASKS
     errors: list[str] = []
     for reask in range(MAX_REASKS + 1):
         reservation = 0.0
@@ -303,6 +305,7 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
             completion.latency_s = time.monotonic() - started
         calls += 1 + len(completion.failed_attempts)
         try:
+            check_answer_size(completion.text)
             accepted = stage.accept(ctx, key, completion.text, completion.structured)
         except ValidationFailed as exc:
             errors = exc.errors or [str(exc)]
@@ -319,6 +322,7 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
             total_cost = None if total_cost is None or cost is None else total_cost + cost
             limit = getattr(exc, "max_reasks", MAX_REASKS)
             if reask >= limit:
+                reasks = reask
                 break
             answer = completion.text if completion.text else str(completion.structured)
             request = request.model_copy(
@@ -356,7 +360,9 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
         )
     raise StageError(
         f"{stage.name}{' ' + key if key else ''}: the model's answer did not validate after "
-        f"{MAX_REASKS} re-asks: " + "; ".join(errors) + ". Re-run the stage (perhaps with guidance) or "
+        f"{reasks} re-ask{'' if reasks == 1 else 's'}: "
+        + "; ".join(errors)
+        + ". Re-run the stage (perhaps with guidance) or "
         "submit a corrected artifact with edit_artifact."
     )
 
@@ -377,6 +383,7 @@ def accept_answer(
             f"{stage.name}{' ' + key if key else ''}: its inputs changed since the prompt was handed out; "
             "call the stage again for a fresh prompt"
         )
+    check_answer_size(text)
     accepted = stage.accept(ctx, key, text, None)
     artifact = store_accepted(
         ctx, stage, stage.stored_key(prepared), stage.stored_hash(ctx, prepared), accepted, source=source

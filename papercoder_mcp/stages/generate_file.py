@@ -3,17 +3,18 @@ and a compact interface summary (from `ast`) of every other file written before 
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import yaml
 
 from papercoder_mcp import prompts
-from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.errors import LimitExceeded, ValidationFailed
 from papercoder_mcp.interfaces import repository_summary
+from papercoder_mcp.limits import check_python, load_json, load_yaml
 from papercoder_mcp.models import Architecture, is_test_module
 from papercoder_mcp.paths import normalize_repo_path
+from papercoder_mcp.requirements import requirements_problems
 from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import inputs
 from papercoder_mcp.stages.analyze_file import file_task_or_error
@@ -31,19 +32,26 @@ class SyntaxFailed(ValidationFailed):
 
 
 def check_source(path: str, code: str) -> list[str]:
-    """Hard errors that make the file unusable (empty, does not compile / parse)."""
+    """Hard errors that make the file unusable (empty, does not compile / parse, a refused requirement).
+
+    Raises LimitExceeded when the file is over a size or nesting cap (checked before parsing)."""
     if not code.strip():
         return ["the file is empty"]
     lang = language_for(path)
+    if path.endswith("requirements.txt"):
+        return requirements_problems(code, source=path)
     try:
         if lang == "python":
+            check_python(code, path)
             compile(code, path, "exec", dont_inherit=True)
         elif lang == "json":
-            json.loads(code)
+            load_json(code, path)
         elif lang == "yaml":
-            yaml.safe_load(code)
+            load_yaml(code, path)
     except SyntaxError as exc:
         return [f"SyntaxError in {path} line {exc.lineno}: {exc.msg}"]
+    except (RecursionError, MemoryError) as exc:
+        raise LimitExceeded(f"{path} nests too deeply to compile ({type(exc).__name__})") from exc
     except (ValueError, yaml.YAMLError) as exc:
         return [f"{path} does not parse as {lang}: {exc}"]
     return []

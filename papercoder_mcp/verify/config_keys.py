@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from papercoder_mcp.errors import LimitExceeded
+from papercoder_mcp.limits import MAX_YAML_CHARS, load_yaml
 from papercoder_mcp.verify.index import Module, RepoIndex
 from papercoder_mcp.verify.models import Finding
 
@@ -148,9 +150,22 @@ class _Tree:
 
 
 def check_config(index: RepoIndex, config_yaml: str) -> tuple[list[Finding], dict[str, Any] | None]:
+    if len(config_yaml) > MAX_YAML_CHARS:
+        return [
+            Finding(
+                file="config.yaml",
+                kind="syntax_error",
+                severity="error",
+                message=f"config.yaml is {len(config_yaml):,} characters, over the cap of "
+                f"{MAX_YAML_CHARS:,} (MAX_YAML_CHARS)",
+            )
+        ], None
     findings = number_strings(config_yaml)
     try:
-        data = yaml.safe_load(config_yaml)
+        data = load_yaml(config_yaml, "config.yaml")
+    except LimitExceeded as exc:
+        findings.append(Finding(file="config.yaml", kind="syntax_error", severity="error", message=str(exc)))
+        return findings, None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         findings.append(
@@ -183,7 +198,7 @@ def number_strings(config_yaml: str) -> list[Finding]:
             isinstance(tok, yaml.ScalarToken)
             and tok.plain
             and _FLOAT_12.match(tok.value)
-            and isinstance(yaml.safe_load(tok.value), str)  # `1.0e-05` is a float even in YAML 1.1
+            and isinstance(load_yaml(tok.value), str)  # `1.0e-05` is a float even in YAML 1.1
         ):
             out.append(
                 Finding(

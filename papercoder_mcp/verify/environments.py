@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Protocol
 
 import platformdirs
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 
+from papercoder_mcp.requirements import check_requirement
 from papercoder_mcp.verify.sandbox import Limits, Sandbox, Workspace
 
 READY = ".papercoder-ready"
@@ -85,16 +86,16 @@ def requirements_hash(requirements: list[str]) -> str:
 
 
 def check_requirements(requirements: list[str]) -> list[str]:
-    """Problems with requirement lines: only PEP 508 names with versions; no options, URLs or files."""
+    """Problems with requirement lines: only PEP 508 names with versions; no options, URLs or files.
+
+    The one rule is papercoder_mcp.requirements.check_requirement (the file order's validator uses
+    it too); this is the last check before pip sees the lines."""
     problems = []
     for line in requirements:
         try:
-            req = Requirement(line)
-        except InvalidRequirement as exc:
-            problems.append(f"{line!r} is not a PEP 508 requirement ({exc})")
-            continue
-        if req.url:
-            problems.append(f"{line!r} installs from a URL; only index packages are installed")
+            check_requirement(line)
+        except ValueError as exc:
+            problems.append(str(exc))
     return problems
 
 

@@ -13,6 +13,8 @@ import ast
 import posixpath
 from dataclasses import dataclass, field
 
+from papercoder_mcp.errors import LimitExceeded
+from papercoder_mcp.limits import check_python
 from papercoder_mcp.verify.models import Finding
 
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
@@ -89,6 +91,7 @@ class RepoIndex:
 
     def _parse(self, path: str, source: str) -> ast.Module | None:
         try:
+            check_python(source, path)
             tree = ast.parse(source, filename=path)
             # compile() also runs the symbol-table checks ast.parse skips ('return' outside a function,
             # misplaced nonlocal); it creates a code object but runs nothing.
@@ -105,7 +108,7 @@ class RepoIndex:
                 )
             )
             return None
-        except (ValueError, RecursionError) as exc:  # NUL bytes, absurd nesting
+        except (ValueError, RecursionError, MemoryError, LimitExceeded) as exc:  # NUL bytes, absurd nesting
             self.syntax_findings.append(
                 Finding(file=path, line=None, kind="syntax_error", severity="error", message=str(exc))
             )

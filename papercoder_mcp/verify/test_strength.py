@@ -29,7 +29,7 @@ def strength(source: str) -> Checks | None:
     """Test functions and real assertions in `source`; None when it does not parse."""
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # absurd nesting does not parse either
         return None
     tests = asserts = 0
     for node in ast.walk(tree):
