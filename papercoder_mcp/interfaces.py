@@ -72,8 +72,15 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> lis
     return lines
 
 
+def _private(name: str) -> bool:
+    """`_helper`, not `__init__`: a private name is no contract between files, so a repair that adds or
+    renames one leaves the interface (and every prompt and hash built from it) unchanged."""
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
 def interface_of(source: str) -> str:
-    """Top-level functions, classes (with methods and class attributes) and constants of a module."""
+    """Top-level functions, classes (with methods and class attributes) and constants of a module;
+    private names are left out."""
     try:
         check_python(source, "the module")
         tree = ast.parse(source)
@@ -83,6 +90,8 @@ def interface_of(source: str) -> str:
         return f"# (not read: {exc})"
     out: list[str] = []
     for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and _private(node.name):
+            continue
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             out += _signature(node, "")
         elif isinstance(node, ast.ClassDef):
@@ -90,7 +99,7 @@ def interface_of(source: str) -> str:
             out.append(f"class {node.name}{bases}:")
             members = 0
             for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and not _private(item.name):
                     out += _signature(item, "    ")
                     members += 1
                 elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):

@@ -70,6 +70,19 @@ class TestFileSummary:
         lines = file_summary("big.py", many).splitlines()
         assert len(lines) <= SUMMARY_LINES + 2 and "more lines of interface" in lines[-2]
 
+    def test_private_helpers_are_no_contract(self) -> None:
+        # A repair that adds a private helper must not change what later files were generated from.
+        code = "def frechet(a: float) -> float:\n    return a\n"
+        helped = (
+            "def _sqrtm(a):\n    return a\n\n\n"
+            + code
+            + "\n\nclass K:\n    def __init__(self) -> None: ...\n    def _x(self): ...\n"
+        )
+        assert file_summary("m.py", helped) == file_summary(
+            "m.py", code + "\n\nclass K:\n    def __init__(self) -> None: ...\n"
+        )
+        assert "__init__" in file_summary("m.py", helped) and "_sqrtm" not in file_summary("m.py", helped)
+
     def test_code_that_does_not_parse_says_so(self) -> None:
         assert "does not parse" in file_summary("bad.py", "def f(:\n")
 
