@@ -9,7 +9,8 @@ exit, the MCP server returns it as a tool error.
     │   └── PaperFetchError    an arXiv paper could not be downloaded (unknown id, withdrawn, network, cap)
     ├── StoreError             the artifact store cannot do what was asked
     │   ├── RunNotFound        no run with that id
-    │   └── ArtifactNotFound   the run has no such artifact (or version)
+    │   ├── ArtifactNotFound   the run has no such artifact (or version)
+    │   └── RunBusy            another pipeline holds the run's lease
     ├── StageError             a pipeline stage failed (bad answer after retries, missing inputs)
     │   ├── MissingInput       a stage was called before the artifacts it reads exist
     │   ├── ValidationFailed   an answer did not validate into its model
@@ -53,6 +54,10 @@ class ArtifactNotFound(StoreError):
         what = kind + (f" {key!r}" if key else "") + (f" version {version}" if version is not None else "")
         super().__init__(f"run {run_id!r} has no {what}")
         self.run_id, self.kind, self.key, self.version = run_id, kind, key, version
+
+
+class RunBusy(StoreError):
+    """Another process (or call) is working on the run; the message names the holder."""
 
 
 class StageError(PaperCoderError):

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from papercoder_mcp.server.app import drive_pipeline
 from papercoder_mcp.server.results import PipelineToolResult
+from papercoder_mcp.tools._lease import run_lease
 from papercoder_mcp.tools._params import STAGE_ANNOTATIONS, IncludeContext, RunId, Sampler
 
 TITLE = "Run the whole pipeline"
@@ -42,12 +43,13 @@ async def run_pipeline(
     steps you can do now (repairs included); answer each with submit_artifact, then call it again.
     When status is "verified", call export_repo.
     """
-    return await drive_pipeline(
-        ctx,
-        run_id,
-        sampler=sampler,
-        concurrency=concurrency,
-        max_cost_usd=max_cost_usd,
-        include_context=include_context,
-        refine=refine,
-    )
+    with run_lease(ctx, run_id):
+        return await drive_pipeline(
+            ctx,
+            run_id,
+            sampler=sampler,
+            concurrency=concurrency,
+            max_cost_usd=max_cost_usd,
+            include_context=include_context,
+            refine=refine,
+        )

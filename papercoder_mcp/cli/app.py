@@ -404,6 +404,8 @@ def _print_manifest(store: Store, run_id: str) -> None:
     written = agent_written_steps(artifacts)
     if written:
         line += f"; {written} step(s) written by the agent or by hand (no model call billed here)"
+    if cost.unfinished_calls:
+        line += f"; {cost.unfinished_calls} unfinished (possibly billed, tokens unknown; see `cost`)"
     console.print(line)
 
 

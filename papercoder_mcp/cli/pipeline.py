@@ -327,6 +327,12 @@ def full(
     unsandboxed: UnsandboxedOption = False,
     allow_findings: AllowFindingsOption = False,
     timeout: TimeoutOption = None,
+    lease_wait: Annotated[
+        float,
+        typer.Option(
+            "--wait", min=0.0, help="If another pipeline is working on the run, wait this many seconds for it"
+        ),
+    ] = 0.0,
 ) -> None:
     """Turn a paper into a repository end to end (resumable: re-running continues where it stopped)."""
     if dry_run:
@@ -380,6 +386,9 @@ def full(
             smoke=smoke,
             unsandboxed=unsandboxed,
         )
+        from papercoder_mcp.store.lease import RunLease
+
+        lease = RunLease(store, run_id, "papercoder-mcp full", wait_s=lease_wait).acquire()
         try:
             if progress is not None:
                 with progress:
@@ -394,6 +403,8 @@ def full(
             store.update_run(run_id, status="needs-input")
             info(f"interrupted; finished steps are kept. Resume with: papercoder-mcp full --resume {run_id}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            lease.release()
         _summary(result, display)
         only_findings = result.status == "failed" and all(s.stage == "verify" for s in result.failed_steps())
         if result.status != "verified" and not (allow_findings and only_findings):
@@ -443,9 +454,17 @@ def cost(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
             f"{s.output_tokens:,}",
             f"{s.cache_read_tokens:,}",
             f"{s.cache_write_tokens:,}",
-            format_cost(s.cost_usd) + (" +?" if s.unpriced_calls else ""),
+            format_cost(s.cost_usd) + (" +?" if s.unpriced_calls or s.unfinished_calls else ""),
         )
     console.print(stages)
+    unfinished = [c for c in calls if c.status != "done"]
+    if unfinished:
+        left = Table(title="Unfinished calls (sent, never completed: possibly billed, tokens unknown)")
+        for col in ("stage", "file", "model", "status", "started"):
+            left.add_column(col)
+        for c in unfinished:
+            left.add_row(c.stage, c.key, c.model, c.status.replace("_", "-"), c.created_at)
+        console.print(left)
     per_file: dict[str, float] = {}
     for c in calls:
         if c.key:
@@ -462,6 +481,11 @@ def cost(run: Annotated[str, typer.Argument(help="Run id")]) -> None:
     console.print(
         f"Total {format_cost(summary.total_usd)} over {summary.calls} calls"
         + (f" ({summary.unpriced_calls} with unknown price)" if summary.unpriced_calls else "")
+        + (
+            f"; {summary.unfinished_calls} call(s) unfinished, not in the total (tokens unknown)"
+            if summary.unfinished_calls
+            else ""
+        )
         + (f"; prompt caching saved {format_cost(sum(known))}" if known else "")
         + (f"; {written} step(s) written by the agent or by hand, not billed here" if written else "")
     )

@@ -204,8 +204,12 @@ def _record(
     failed: list[FailedAttempt],
     sampler: Sampler,
     error: str = "",
+    in_flight: int | None = None,
 ) -> float | None:
-    """Log every attempt of one call; return the summed cost (None when any part was unpriced)."""
+    """Log every attempt of one call; return the summed cost (None when any part was unpriced).
+
+    `in_flight` is the call-log row written before the request was sent: the last attempt completes it,
+    so the log never shows a call twice."""
     attempts = list(failed)
     if completion is not None and completion.logged:
         return 0.0 if completion.cost_usd is not None else None
@@ -221,29 +225,77 @@ def _record(
             )
         )
     total: float | None = 0.0
+    if not attempts and in_flight is not None:
+        ctx.store.finish_call(
+            in_flight, _call_row(ctx, prepared, sampler, error=error or "failed", attempt=1)
+        )
     for a in attempts:
         final = completion is not None and a is attempts[-1]
-        ctx.store.record_call(
-            CallRecord(
-                run_id=ctx.run_id,
-                stage=prepared.stage,
-                key=prepared.key,
-                sampler=(completion.sampler if final and completion else "") or sampler.name,
-                model=(completion.model if final and completion else "") or sampler.model,
-                input_tokens=a.usage.input_tokens,
-                output_tokens=a.usage.output_tokens,
-                cache_read_tokens=a.usage.cache_read_tokens,
-                cache_write_tokens=a.usage.cache_write_tokens,
-                cost_usd=a.cost_usd,
-                latency_s=a.latency_s,
-                stop_reason=a.stop_reason,
-                attempt=a.attempt,
-                error=a.error,
-                request_hash=prepared.input_hash,
-            )
+        record = ctx.store.finish_call if in_flight is not None and a is attempts[0] else None
+        row = CallRecord(
+            run_id=ctx.run_id,
+            stage=prepared.stage,
+            key=prepared.key,
+            sampler=(completion.sampler if final and completion else "") or sampler.name,
+            model=(completion.model if final and completion else "") or sampler.model,
+            input_tokens=a.usage.input_tokens,
+            output_tokens=a.usage.output_tokens,
+            cache_read_tokens=a.usage.cache_read_tokens,
+            cache_write_tokens=a.usage.cache_write_tokens,
+            cost_usd=a.cost_usd,
+            latency_s=a.latency_s,
+            stop_reason=a.stop_reason,
+            attempt=a.attempt,
+            error=a.error,
+            request_hash=prepared.input_hash,
         )
+        if record is not None and in_flight is not None:
+            record(in_flight, row)
+        else:
+            ctx.store.record_call(row)
         total = None if total is None or a.cost_usd is None else total + a.cost_usd
     return total
+
+
+def _call_row(
+    ctx: StageContext,
+    prepared: Prepared,
+    sampler: Sampler,
+    *,
+    status: str = "done",
+    error: str = "",
+    attempt: int = 1,
+) -> CallRecord:
+    return CallRecord.model_validate(
+        {
+            "run_id": ctx.run_id,
+            "stage": prepared.stage,
+            "key": prepared.key,
+            "sampler": sampler.name,
+            "model": sampler.model,
+            "request_hash": prepared.input_hash,
+            "status": status,
+            "error": error,
+            "attempt": attempt,
+        }
+    )
+
+
+def _start_call(ctx: StageContext, prepared: Prepared, sampler: Sampler) -> int | None:
+    """Log the call before its request goes out: a process killed mid-call leaves an `in_flight` row,
+    so `cost` can say it may have been billed instead of not showing it at all."""
+    return ctx.store.record_call(_call_row(ctx, prepared, sampler, status="in_flight")).id
+
+
+def _interrupted(ctx: StageContext, in_flight: int | None, prepared: Prepared, sampler: Sampler) -> None:
+    if in_flight is None:
+        return
+    ctx.store.finish_call(
+        in_flight,
+        _call_row(
+            ctx, prepared, sampler, status="interrupted", error="cancelled before the answer came back"
+        ),
+    )
 
 
 def store_accepted(
@@ -289,15 +341,17 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
                 estimate_request_cost(sampler, request), f"{stage.name}{' ' + key if key else ''}"
             )
         started = time.monotonic()
+        in_flight = _start_call(ctx, prepared, sampler)
         try:
             completion = await sampler.sample(request)
         except SamplerError as exc:
             failed = list(getattr(exc, "failed_attempts", []) or [])
-            cost = _record(ctx, prepared, None, failed, sampler)
+            cost = _record(ctx, prepared, None, failed, sampler, error=str(exc), in_flight=in_flight)
             if ctx.budget is not None:
                 ctx.budget.settle(reservation, cost)
             raise StageError(f"{stage.name}{' ' + key if key else ''}: the model call failed: {exc}") from exc
         except BaseException:
+            _interrupted(ctx, in_flight, prepared, sampler)
             if ctx.budget is not None:
                 ctx.budget.settle(reservation, 0.0)
             raise
@@ -316,6 +370,7 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
                 completion.failed_attempts,
                 sampler,
                 error="invalid answer: " + "; ".join(errors),
+                in_flight=in_flight,
             )
             if ctx.budget is not None:
                 ctx.budget.settle(reservation, cost)
@@ -338,7 +393,7 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
                 }
             )
             continue
-        cost = _record(ctx, prepared, completion, completion.failed_attempts, sampler)
+        cost = _record(ctx, prepared, completion, completion.failed_attempts, sampler, in_flight=in_flight)
         if ctx.budget is not None:
             ctx.budget.settle(reservation, cost)
         total_cost = None if total_cost is None or cost is None else total_cost + cost

@@ -327,6 +327,13 @@ class Store:
             row_id = self._scalar("select last_insert_rowid()")
         return call.model_copy(update={"id": row_id, "created_at": row["created_at"]})
 
+    def finish_call(self, call_id: int, call: CallRecord) -> CallRecord:
+        """Complete a call logged as `in_flight` with what came back (or how it ended)."""
+        row = call.model_dump(exclude={"id", "created_at", "run_id"})
+        with self._write():
+            self.db.table("calls").update(call_id, row)
+        return call.model_copy(update={"id": call_id})
+
     def calls(self, run_id: str, stage: str | None = None) -> list[CallRecord]:
         sql, params = "select * from calls where run_id = ?", [run_id]
         if stage is not None:
@@ -342,7 +349,8 @@ class Store:
                        sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens,
                        sum(cache_read_tokens) as cache_read_tokens, sum(cache_write_tokens) as cache_write_tokens,
                        coalesce(sum(cost_usd), 0.0) as cost_usd,
-                       sum(case when cost_usd is null then 1 else 0 end) as unpriced_calls
+                       sum(case when cost_usd is null and status = 'done' then 1 else 0 end) as unpriced_calls,
+                       sum(case when status != 'done' then 1 else 0 end) as unfinished_calls
                 from calls where run_id = ? group by stage order by min(id)
                 """,
             [run_id],
@@ -353,6 +361,7 @@ class Store:
             total_usd=sum(s.cost_usd for s in stages),
             calls=sum(s.calls for s in stages),
             unpriced_calls=sum(s.unpriced_calls for s in stages),
+            unfinished_calls=sum(s.unfinished_calls for s in stages),
             by_stage=stages,
         )
 

@@ -72,7 +72,26 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.table("calls").create_index(["run_id", "stage"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial]
+def m002_call_status_and_leases(db: sqlite_utils.Database) -> None:
+    """A call is logged before its request is sent (`in_flight`) and completed after, so a killed run
+    still shows what it may have been billed for; `leases` lets one pipeline at a time work on a run."""
+    db.execute("alter table calls add column status text not null default 'done'")
+    db.table("leases").create(
+        {
+            "run_id": str,
+            "token": str,
+            "pid": int,
+            "host": str,
+            "purpose": str,
+            "since": str,
+            "heartbeat_at": float,
+        },
+        pk="run_id",
+        not_null={"run_id", "token", "pid", "host", "since", "heartbeat_at"},
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_call_status_and_leases]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

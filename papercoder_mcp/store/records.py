@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+CallStatus = Literal["done", "in_flight", "interrupted"]
 ArtifactFormat = Literal["markdown", "json", "yaml", "text", "python", "code", "base64"]
 
 
@@ -54,6 +55,11 @@ class CallRecord(BaseModel):
     attempt: int = 1
     error: str = ""
     request_hash: str = ""
+    status: CallStatus = Field(
+        "done",
+        description="in_flight: logged before the request was sent and never completed (the process died); "
+        "interrupted: cancelled before an answer came back; in both the tokens are unknown",
+    )
     id: int | None = None
     created_at: str = ""
 
@@ -67,6 +73,9 @@ class StageCost(BaseModel):
     cache_write_tokens: int
     cost_usd: float
     unpriced_calls: int = Field(0, description="calls whose model has no known price; not in cost_usd")
+    unfinished_calls: int = Field(
+        0, description="calls sent but never completed (killed or cancelled): possibly billed, tokens unknown"
+    )
 
 
 class CostSummary(BaseModel):
@@ -74,4 +83,5 @@ class CostSummary(BaseModel):
     total_usd: float
     calls: int
     unpriced_calls: int
+    unfinished_calls: int = 0
     by_stage: list[StageCost]
