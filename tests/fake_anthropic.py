@@ -22,7 +22,9 @@ prompt caching is emulated: a prefix ending in a
 `cache_read_input_tokens`, a new one as `cache_creation_input_tokens`. Document blocks are checked
 like the API checks them (base64 source, `application/pdf`, bytes that open as a PDF) and recorded in
 `fake.documents` (media type, pages, sha256, whether the block carried `cache_control`). An answer longer than
-`max_tokens` is cut there with `stop_reason: "max_tokens"`, like the real API.
+`max_tokens` is cut there with `stop_reason: "max_tokens"`, like the real API. A request with
+`stream: true` is answered with server-sent events (message_start, content block deltas,
+message_delta, message_stop), as the real API streams.
 
 The stdlib HTTP server runs in a daemon thread; nothing here needs a network or a key.
 """
@@ -68,7 +70,7 @@ Responder = Callable[[dict[str, Any]], Any]
 class Fault:
     """What to do to one request instead of (or before) answering it normally."""
 
-    kind: str  # "status" | "drop" | "slow" | "truncate"
+    kind: str  # "status" | "drop" | "slow" | "truncate" | "cut_stream"
     status: int = 0
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -118,6 +120,11 @@ class Fault:
         return cls("truncate")
 
     @classmethod
+    def cut_stream(cls) -> Fault:
+        """A streamed answer whose connection drops half-way through (non-streamed: answered normally)."""
+        return cls("cut_stream")
+
+    @classmethod
     def custom(cls, status: int, body: Any, headers: Mapping[str, str] | None = None) -> Fault:
         """Any status and body: a dict/list goes out as JSON, str/bytes as they are."""
         return cls("status", status=status, body=body, headers=dict(headers or {}))
@@ -133,6 +140,7 @@ class FakeAnthropic:
         self.headers: list[dict[str, str]] = []  # their HTTP headers, lower-cased names
         self.documents: list[dict[str, Any]] = []  # every valid document block received, in order
         self.faults: deque[Fault] = deque()  # consumed one per /v1/messages request, oldest first
+        self.streamed = 0  # how many answers went out as server-sent events (requests with stream=true)
         self._cached: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -313,7 +321,88 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as err:  # a broken responder must fail the test visibly, not hang the client
             self._send_error(500, "api_error", f"fake responder raised {type(err).__name__}: {err}")
             return
+        if body.get("stream"):
+            self.fake.streamed += 1
+            self._send_stream(answer, cut=fault is not None and fault.kind == "cut_stream")
+            return
         self._send_json(200, answer)
+
+    def _send_stream(self, message: dict[str, Any], *, cut: bool = False) -> None:
+        """The answer as the real API streams it (server-sent events); `cut` drops the connection
+        half-way through the content, as a network failure mid-answer would."""
+        usage = dict(message["usage"])
+        start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("message_start", {"type": "message_start", "message": start})
+        ]
+        for index, block in enumerate(message["content"]):
+            if block["type"] == "text":
+                text = block["text"]
+                events.append(
+                    (
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": index,
+                            "content_block": {"type": "text", "text": ""},
+                        },
+                    )
+                )
+                pieces = [text[i : i + 64] for i in range(0, len(text), 64)] or [""]
+                for piece in pieces:
+                    delta = {"type": "text_delta", "text": piece}
+                    events.append(
+                        (
+                            "content_block_delta",
+                            {"type": "content_block_delta", "index": index, "delta": delta},
+                        )
+                    )
+            else:  # tool_use: its input arrives as partial JSON
+                head = {**block, "input": {}}
+                events.append(
+                    (
+                        "content_block_start",
+                        {"type": "content_block_start", "index": index, "content_block": head},
+                    )
+                )
+                raw = json.dumps(block["input"])
+                for i in range(0, len(raw), 64):
+                    delta = {"type": "input_json_delta", "partial_json": raw[i : i + 64]}
+                    events.append(
+                        (
+                            "content_block_delta",
+                            {"type": "content_block_delta", "index": index, "delta": delta},
+                        )
+                    )
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        events.append(
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                    "usage": {"output_tokens": usage["output_tokens"]},
+                },
+            )
+        )
+        events.append(("message_stop", {"type": "message_stop"}))
+        if cut:
+            events = events[: max(2, len(events) // 2)]
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("cache-control", "no-cache")
+            self.send_header("connection", "close")
+            self.send_header("request-id", f"req_fake_{next(self.fake._ids):06d}")
+            self.end_headers()
+            for name, data in events:
+                self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                self.wfile.flush()
+            self.close_connection = True
+            if cut:
+                self.connection.shutdown(socket.SHUT_RDWR)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
 
     def _send_error(self, status: int, type: str, message: str) -> None:
         self._send_json(status, {"type": "error", "error": {"type": type, "message": message}})
@@ -346,8 +435,6 @@ def _invalid(body: dict[str, Any]) -> str:
     for key in ("model", "max_tokens", "messages"):
         if key not in body:
             return f"{key}: Field required"
-    if body.get("stream"):
-        return "the fake Messages API does not stream"
     if not body["messages"] or body["messages"][0].get("role") != "user":
         return "messages: the first message must use the user role"
     for message in body["messages"]:

@@ -463,3 +463,50 @@ class TestRetryHelpers:
         assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0) == 10.0
         assert retry_after_seconds({"retry-after": "soon"}) is None
         assert retry_after_seconds({}) is None
+
+
+class TestStreaming:
+    async def test_a_long_max_tokens_is_streamed_and_read_to_the_end(self, fake: FakeAnthropic) -> None:
+        long_text = "def f():\n    return 1\n" * 200
+        fake.responder = lambda body: long_text
+        async with sampler_for(fake) as (sampler, _):
+            done = await sampler.sample(request(max_tokens=32_000))
+            short = await sampler.sample(request(max_tokens=8_000))
+        assert fake.requests[0].get("stream") is True and not fake.requests[1].get("stream")
+        assert fake.streamed == 1
+        assert done.text == long_text == short.text
+        assert done.usage.output_tokens == short.usage.output_tokens > 0
+        assert done.cost_usd == pytest.approx(cost_usd(DEFAULT_MODEL, done.usage)) and done.cost_usd > 0
+
+    async def test_structured_answers_stream_through_both_shapes(self, fake: FakeAnthropic) -> None:
+        fake.responder = lambda body: {"steps": ["a", "b"], "title": "t"}
+        for mode in ("output_config", "tool"):
+            async with sampler_for(fake, structured_mode=mode) as (sampler, _):
+                done = await sampler.sample(request(max_tokens=40_000, output_schema=PLAN_SCHEMA))
+            assert done.structured == {"steps": ["a", "b"], "title": "t"}, mode
+        assert fake.streamed == 2 and "tools" in fake.requests[-1]
+
+    async def test_a_stream_cut_half_way_is_retried(self, fake: FakeAnthropic) -> None:
+        fake.responder = lambda body: "x" * 4000
+        fake.fail_next(Fault.cut_stream())
+        async with sampler_for(fake) as (sampler, sleeps):
+            done = await sampler.sample(request(max_tokens=30_000))
+        assert done.text == "x" * 4000 and done.attempt == 2
+        assert len(sleeps) == 1 and "connection" in done.failed_attempts[0].error
+
+    async def test_the_budget_reserves_every_regrowth_of_max_tokens(self, fake: FakeAnthropic) -> None:
+        async with sampler_for(fake, max_tokens_ceiling=64_000) as (sampler, _):
+            assert sampler.billable_outputs(request(max_tokens=16_000)) == [16_000, 32_000, 64_000]
+            assert sampler.billable_outputs(request(max_tokens=100_000)) == [64_000]
+
+
+class TestRetryTimeIsBounded:
+    async def test_a_call_gives_up_when_retrying_would_pass_the_time_limit(self, fake: FakeAnthropic) -> None:
+        fake.fail_next(*[Fault.rate_limit(retry_after=40) for _ in range(5)])
+        async with sampler_for(fake, max_retries=10, max_retry_time=100) as (sampler, sleeps):
+            with pytest.raises(SamplerFailed) as err:
+                await sampler.sample(request())
+        # 40 s asked each time: two waits fit in 100 s, the third would not.
+        assert sleeps == [40, 40]
+        assert "gave up after" in str(err.value) and "limit for one call being 100s" in str(err.value)
+        assert err.value.retryable and len(err.value.failed_attempts) == len(sleeps) + 1

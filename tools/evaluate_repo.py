@@ -60,6 +60,14 @@ async def evaluate_repo(
         bool, Field(description="sample every part again even if stored for the same inputs")
     ] = False,
     include_context: IncludeContext = False,
+    max_cost_usd: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            description="stop before a call could take this evaluation's spending past this (USD; 0: spend "
+            "nothing); needs a model with a known price",
+        ),
+    ] = None,
 ) -> EvaluationToolResult | InputRequiredResult:
     """Score a run's generated repository against its paper, the two ways the field does.
 
@@ -82,5 +90,6 @@ async def evaluate_repo(
         batch_size=batch_size,
         budget_tokens=budget_tokens,
         force=force,
+        max_cost_usd=max_cost_usd,
     )
     return await drive_evaluation(ctx, run_id, req, sampler=sampler, include_context=include_context)

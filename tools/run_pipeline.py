@@ -26,7 +26,11 @@ async def run_pipeline(
     ] = 4,
     max_cost_usd: Annotated[
         float | None,
-        Field(gt=0, description="stop before a call would take the run past this cost (API only)"),
+        Field(
+            ge=0,
+            description="stop before a call could take the run past this cost in USD (0: spend nothing); "
+            "needs a model with a known price",
+        ),
     ] = None,
     include_context: IncludeContext = False,
     refine: Annotated[

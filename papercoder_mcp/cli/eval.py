@@ -13,7 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from papercoder_mcp.cli.app import app, console, fail, format_cost, info, open_store
-from papercoder_mcp.cli.pipeline import anthropic_sampler, run_closing
+from papercoder_mcp.cli.pipeline import (
+    MaxCostOption,
+    PriceOption,
+    anthropic_sampler,
+    check_price,
+    run_closing,
+)
 
 if TYPE_CHECKING:
     from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
@@ -56,12 +62,15 @@ def eval_command(
     model: Annotated[str | None, typer.Option(help="Anthropic model id (default: a current Sonnet)")] = None,
     force: Annotated[bool, typer.Option("--force", help="sample every part again")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    max_cost: MaxCostOption = None,
+    price: PriceOption = None,
 ) -> None:
     """Evaluate a run's repository: a Paper2Code-style judge, or PaperBench rubric grading."""
     from papercoder_mcp.evaluation import grade_run, judge_run
     from papercoder_mcp.evaluation.models import JudgeResult
     from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
     from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES, load_rubric
+    from papercoder_mcp.pipeline.budget import budget_for
     from papercoder_mcp.stages import StageContext
 
     budget = budget or DEFAULT_BUDGET_TOKENS
@@ -71,11 +80,13 @@ def eval_command(
         if rubric is None:
             fail("--mode rubric needs --rubric FILE (a PaperBench rubric.json)")
         rubric_data = load_rubric(rubric)  # a malformed rubric is refused before any spending
+    check_price(model, max_cost, price)
     sampler = anthropic_sampler(
         model, "or run the evaluate_repo tool from an MCP client (`papercoder-mcp serve`)"
     )
     with open_store() as store:
-        ctx = StageContext(store=store, run_id=run, sampler=sampler)
+        # The cap is on what this evaluation spends, whatever the run cost before.
+        ctx = StageContext(store=store, run_id=run, sampler=sampler, budget=budget_for(max_cost))
         store.get_run(run)
         if mode is EvalMode.judge:
             info(f"judging run {run} with {samples} sample(s)")

@@ -41,6 +41,22 @@ UnsandboxedOption = Annotated[
 AllowFindingsOption = Annotated[
     bool, typer.Option("--allow-findings", help="Export even if verification errors remain")
 ]
+MaxCostOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-cost",
+        min=0.0,
+        help="Stop before a call that could take the spending past this (USD; 0: spend nothing)",
+    ),
+]
+PriceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--price",
+        help="The model's price as INPUT/OUTPUT USD per million tokens (e.g. 3/15), for a model whose price "
+        "is not known, so --max-cost can be enforced",
+    ),
+]
 EXIT_INCOMPLETE = 1
 EXIT_INTERRUPTED = 130
 
@@ -103,6 +119,24 @@ def check_paper_input(paper: Path) -> None:
         fail(
             f"{paper}: no such file or directory (give the path of a .pdf, .tex, .md or LaTeX source folder, "
             "or an arXiv id such as arxiv:2401.01967)"
+        )
+
+
+def check_price(model: str | None, max_cost: float | None, price: str | None) -> None:
+    """Register a price given with --price; refuse a cap on a model with no known price."""
+    from papercoder_mcp.samplers.anthropic import DEFAULT_MODEL
+    from papercoder_mcp.samplers.pricing import parse_price, price_for, set_price
+
+    name = model or DEFAULT_MODEL
+    if price is not None:
+        try:
+            set_price(name, *parse_price(price))
+        except ValueError as exc:
+            fail(f"--price: {exc}")
+    if max_cost is not None and price_for(name) is None:
+        fail(
+            f"the price of model {name!r} is not known, so --max-cost cannot be enforced: give it with "
+            "--price INPUT/OUTPUT (USD per million tokens, e.g. 3/15), or drop --max-cost"
         )
 
 
@@ -305,9 +339,8 @@ def full(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Anthropic model id (default: a current Sonnet)")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Model calls in flight at once")] = 4,
-    max_cost: Annotated[
-        float | None, typer.Option("--max-cost", min=0.0, help="Stop before spending more (USD)")
-    ] = None,
+    max_cost: MaxCostOption = None,
+    price: PriceOption = None,
     resume: Annotated[str | None, typer.Option(help="Continue this run id")] = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new run even if this paper has one")] = False,
     dry_run: Annotated[
@@ -353,6 +386,7 @@ def full(
         check_paper_input(paper)
     target = out or remembered or default_out_dir(paper, resume)
     check_out_dir(target, force)  # before any money is spent
+    check_price(model, max_cost, price)
     use_bar = sys.stderr.isatty()
     progress = (
         Progress(
@@ -379,7 +413,7 @@ def full(
         store.update_run(run_id, settings={**run.settings, "export_dir": str(target.expanduser().resolve())})
         options = PipelineOptions(
             concurrency=concurrency,
-            max_cost_usd=max_cost or None,
+            max_cost_usd=max_cost,
             refine=refine,
             verify=verify,
             repair_rounds=repair_rounds,

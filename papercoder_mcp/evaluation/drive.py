@@ -24,6 +24,7 @@ from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
 from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
 from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES
 from papercoder_mcp.evaluation.steps import prefix_blocks
+from papercoder_mcp.pipeline.budget import budget_for
 from papercoder_mcp.server.app import App, SamplerMode, app_of, route_of
 from papercoder_mcp.server.classic_sampling import ClassicSampler
 from papercoder_mcp.server.client_sampling import (
@@ -70,6 +71,7 @@ class EvalRequest(BaseModel):
     batch_size: int = grade.DEFAULT_BATCH_SIZE
     budget_tokens: int = DEFAULT_BUDGET_TOKENS
     force: bool = False
+    max_cost_usd: float | None = Field(None, ge=0, description="a cap on this evaluation's spending")
 
 
 def _plan(sctx: StageContext, req: EvalRequest) -> tuple[Stage, list[str]]:
@@ -151,10 +153,16 @@ async def drive_evaluation(
         sctx = StageContext(store=app.store, run_id=run_id)
         route, note = route_of(app, sampler, ctx)
         mode = "sampling" if route in ("rounds", "classic") else route
+        if req.max_cost_usd is not None and route != "anthropic":
+            raise ToolError(
+                f"max_cost_usd cannot be enforced with sampler {route!r}: the server does not know the price of "
+                "the client's model (or the agent's); drop max_cost_usd, or give the server ANTHROPIC_API_KEY"
+            )
         stage, keys = _plan(sctx, req)
         if mode == "anthropic" or route == "classic":
             # Clients before 2026-07-28 answer classic sampling requests mid-call, like the API.
             sctx.sampler = app.anthropic() if route == "anthropic" else ClassicSampler(ctx, seconds=None)
+            sctx.budget = budget_for(req.max_cost_usd)
             if req.mode == "judge":
                 jr = await judge.judge_run(
                     sctx,

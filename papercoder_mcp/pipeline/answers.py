@@ -87,6 +87,7 @@ class RoundSampler:
 
     name = SAMPLER_NAME
     model = "client"
+    defers = True  # answers come from earlier calls: reuse any fresh artifact, nothing is in flight
 
     def __init__(self, book: AnswerBook, only: set[RequestKey] | None = None) -> None:
         self.book = book

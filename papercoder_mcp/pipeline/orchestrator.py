@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from papercoder_mcp.errors import BudgetExceeded, PaperCoderError
 from papercoder_mcp.pipeline.answers import AnswerDeferred
-from papercoder_mcp.pipeline.budget import Budget
+from papercoder_mcp.pipeline.budget import budget_for
 from papercoder_mcp.pipeline.scheduling import PriorityLimiter, chain_lengths
 from papercoder_mcp.samplers.base import Sampler, SampleRequest
 from papercoder_mcp.stages import (
@@ -79,7 +79,7 @@ class StepOutcome(BaseModel):
 
 class PipelineOptions(BaseModel):
     concurrency: int = Field(4, ge=1)
-    max_cost_usd: float | None = Field(None, gt=0)
+    max_cost_usd: float | None = Field(None, ge=0, description="a cap on spending; 0 allows none")
     settings: StageSettings = Field(default_factory=StageSettings)
     refine: bool = Field(False, description="critique and improve plan, design, order, config and analyses")
     verify: bool = Field(True, description="verify the generated files and repair what is found")
@@ -222,9 +222,7 @@ async def run_pipeline(
     """Run (or resume) every stage of a run; returns a truthful account of what was done."""
     options = options or PipelineOptions()
     store.get_run(run_id)
-    budget = (
-        Budget(options.max_cost_usd, spent_usd=store.total_cost(run_id)) if options.max_cost_usd else None
-    )
+    budget = budget_for(options.max_cost_usd, spent_usd=store.total_cost(run_id))
     ctx = StageContext(store=store, run_id=run_id, sampler=sampler, budget=budget, settings=options.settings)
     tracker = _Tracker(store, run_id, progress)
     tracker.total = len(PLANNING_STAGES) * (2 if options.refine else 1) + (1 if options.verify else 0) + 1

@@ -11,6 +11,12 @@ Why it is shaped this way:
   ceiling. A truncated file or JSON document would otherwise be stored as if it were complete.
 - Structured answers use the API's structured outputs (`output_config.format`); the forced-tool-call
   fallback exists for models or proxies without them.
+- A request whose max_tokens could take longer than the SDK allows without streaming (it refuses
+  such requests: "Streaming is required for operations that may take longer than 10 minutes") is
+  streamed and read to its final message. Passing an explicit timeout would only silence that check
+  and leave a long answer to die on the timeout.
+- One call never retries for longer than `max_retry_time` seconds in total, whatever the retry
+  count or the `retry-after` a server sends: a run that waits, waits for a bounded time.
 """
 
 from __future__ import annotations
@@ -41,6 +47,12 @@ DEFAULT_TIMEOUT_S = 600.0
 CACHE_BREAKPOINTS = 2
 
 StructuredMode = Literal["output_config", "tool"]
+
+# The SDK's rule for requests it refuses to send without streaming (`_calculate_nonstreaming_timeout`):
+# an expected time of 3600 s * max_tokens / 128,000 above 600 s, i.e. more than 21,333 output tokens.
+NONSTREAMING_MAX_TOKENS = 600 * 128_000 // 3600
+# Models with a lower limit than that rule (the SDK's MODEL_NONSTREAMING_TOKENS).
+_NONSTREAMING_LIMITS = {"claude-opus-4-0": 8_192, "claude-opus-4-1": 8_192, "claude-4-opus": 8_192}
 
 # 408/409 are what the SDK itself retries besides 429 and 5xx; 529 is "overloaded".
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -85,6 +97,7 @@ class AnthropicSampler:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         max_tokens_ceiling: int = 64000,
+        max_retry_time: float = 900.0,
         *,
         structured_mode: StructuredMode = "output_config",
         sleep: Sleep | None = None,
@@ -98,6 +111,7 @@ class AnthropicSampler:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.max_tokens_ceiling = max_tokens_ceiling
+        self.max_retry_time = max_retry_time
         self.structured_mode: StructuredMode = structured_mode
         self._sleep: Sleep = sleep or anyio.sleep
         # Learned at run time when a model we did not list answers a forced tool_choice with 400.
@@ -120,6 +134,38 @@ class AnthropicSampler:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def billable_outputs(self, request: SampleRequest) -> list[int]:
+        """The max_tokens of every attempt a cut answer can lead to: the budget reserves all of them."""
+        budgets = [max(1, min(request.max_tokens, self.max_tokens_ceiling))]
+        while budgets[-1] < self.max_tokens_ceiling:
+            budgets.append(min(budgets[-1] * 2, self.max_tokens_ceiling))
+        return budgets
+
+    def needs_stream(self, max_tokens: int) -> bool:
+        """True when the SDK would refuse this max_tokens without streaming."""
+        limit = NONSTREAMING_MAX_TOKENS
+        name = canonical_model(self.model)
+        for prefix, lower in _NONSTREAMING_LIMITS.items():
+            if name.startswith(prefix):
+                limit = min(limit, lower)
+        return max_tokens > limit
+
+    async def _send(self, max_tokens: int, params: dict[str, Any]) -> Any:
+        if not self.needs_stream(max_tokens):
+            return await self._client.messages.create(
+                model=self.model, max_tokens=max_tokens, timeout=self.timeout, **params
+            )
+        # Streamed: the timeout applies to each read, so a long answer that keeps arriving is not cut.
+        async with self._client.messages.stream(
+            model=self.model, max_tokens=max_tokens, timeout=self.timeout, **params
+        ) as stream:
+            message = await stream.get_final_message()
+        if message.stop_reason is None:
+            # The SDK hands back what arrived when the connection closes before message_stop; a partial
+            # answer must never pass for a whole one.
+            raise _StreamIncomplete("the stream ended before the answer was complete")
+        return message
+
     async def sample(self, request: SampleRequest) -> Completion:
         """One answer to `request`, after as many retries as the failure kinds allow.
 
@@ -128,15 +174,14 @@ class AnthropicSampler:
         max_tokens = max(1, min(request.max_tokens, self.max_tokens_ceiling))
         transient_retries = 0
         attempt = 0
+        slept: list[float] = []  # the waits before retries, counted against max_retry_time
         while True:
             attempt += 1
             shape = self._shape(request)
             params = self._params(request, shape)
             started = time.monotonic()
             try:
-                message = await self._client.messages.create(
-                    model=self.model, max_tokens=max_tokens, timeout=self.timeout, **params
-                )
+                message = await self._send(max_tokens, params)
             except anthropic.APIStatusError as err:
                 latency = time.monotonic() - started
                 status = err.status_code
@@ -160,9 +205,11 @@ class AnthropicSampler:
                         retryable=True,
                     ) from err
                 transient_retries += 1
-                await self._wait(request, transient_retries, err.response.headers, f"HTTP {status}")
+                await self._wait(
+                    request, transient_retries, err.response.headers, f"HTTP {status}", slept, failed
+                )
                 continue
-            except anthropic.APIConnectionError as err:  # includes APITimeoutError
+            except (anthropic.APIConnectionError, _StreamIncomplete) as err:  # includes APITimeoutError
                 latency = time.monotonic() - started
                 kind = "timed out" if isinstance(err, anthropic.APITimeoutError) else "connection failed"
                 failed.append(FailedAttempt(attempt=attempt, error=f"{kind}: {err}", latency_s=latency))
@@ -174,7 +221,7 @@ class AnthropicSampler:
                         retryable=True,
                     ) from err
                 transient_retries += 1
-                await self._wait(request, transient_retries, None, kind)
+                await self._wait(request, transient_retries, None, kind, slept, failed)
                 continue
             except TypeError as err:
                 # The SDK raises TypeError before sending when it finds no credentials at all.
@@ -258,15 +305,34 @@ class AnthropicSampler:
                 failed_attempts=failed,
             )
 
-    async def _wait(self, request: SampleRequest, retry: int, headers: Any, why: str) -> None:
+    async def _wait(
+        self,
+        request: SampleRequest,
+        retry: int,
+        headers: Any,
+        why: str,
+        slept: list[float],
+        failed: list[FailedAttempt],
+    ) -> None:
+        """Sleep before a retry, or give up when the wait would take the call past `max_retry_time`."""
         asked = retry_after_seconds(headers) if headers is not None else None
         if asked is not None:
             delay = min(asked, self.backoff_cap)
         else:
             delay = backoff_delay(retry, base=self.backoff_base, cap=self.backoff_cap)
+        spent = sum(slept) + sum(a.latency_s for a in failed)
+        if spent + delay > self.max_retry_time:
+            raise SamplerFailed(
+                f"the Anthropic API kept failing ({why}); gave up after {spent:.0f}s of retries "
+                f"({len(failed)} attempts), the limit for one call being {self.max_retry_time:.0f}s; "
+                "try again later or lower the concurrency",
+                failed,
+                retryable=True,
+            )
         log.info("%s; retry %d/%d in %.2fs", why, retry, self.max_retries, delay)
         if self.on_retry is not None:
             self.on_retry(RetryNotice(request.stage, request.key, why, retry, self.max_retries + 1, delay))
+        slept.append(delay)
         await self._sleep(delay)
 
     def _shape(self, request: SampleRequest) -> _Shape:
@@ -341,6 +407,10 @@ class AnthropicSampler:
         # request.temperature is not sent: the SDK 2.14 Messages API has no sampling parameters, and
         # current models answer a non-default temperature with 400.
         return params
+
+
+class _StreamIncomplete(Exception):
+    """A streamed answer whose connection closed before its last event."""
 
 
 @dataclass(frozen=True)

@@ -113,9 +113,38 @@ def canonical_model(model: str) -> str:
     return _DATED.sub("", name)
 
 
+# Prices given by the user (`--price`) for models we do not list, or to replace a listed one.
+_GIVEN: dict[str, ModelPrice] = {}
+
+
+def set_price(model: str, input: float, output: float) -> ModelPrice:
+    """Price `model` at `input` / `output` USD per million tokens for this process (cache writes at
+    1.25x input, cache reads at 0.1x, Anthropic's usual ratios), so a cost cap can be enforced."""
+    if input < 0 or output < 0:
+        raise ValueError("a price cannot be negative")
+    price = _standard(input, output)
+    _GIVEN[canonical_model(model)] = price
+    return price
+
+
+def parse_price(text: str) -> tuple[float, float]:
+    """'3/15' (USD per million input / output tokens) as two numbers; ValueError names the problem."""
+    parts = text.replace(",", "/").replace(":", "/").split("/")
+    if len(parts) != 2:
+        raise ValueError(f"price {text!r} should be INPUT/OUTPUT in USD per million tokens, e.g. 3/15")
+    try:
+        values = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ValueError(f"price {text!r} should be two numbers, INPUT/OUTPUT, e.g. 3/15") from None
+    if values[0] < 0 or values[1] < 0:
+        raise ValueError(f"price {text!r} cannot be negative")
+    return values
+
+
 def price_for(model: str) -> ModelPrice | None:
-    """The published price of `model`, or None when we do not know it."""
-    return PRICES.get(canonical_model(model))
+    """The price of `model` (one the user gave first, else the published one), or None when unknown."""
+    name = canonical_model(model)
+    return _GIVEN.get(name) or PRICES.get(name)
 
 
 def cost_usd(model: str, usage: _UsageLike) -> float | None:

@@ -333,6 +333,12 @@ async def drive_pipeline(
     try:
         app.store.get_run(run_id)
         route, note = route_of(app, sampler, ctx)
+        if max_cost_usd is not None and route != "anthropic":
+            # A cap on a model whose price the server cannot know would be a cap in name only.
+            raise ToolError(
+                f"max_cost_usd cannot be enforced with sampler {route!r}: the server does not know the price of "
+                "the client's model (or the agent's); drop max_cost_usd, or give the server ANTHROPIC_API_KEY"
+            )
         if route == "rounds":
             take_answers(app, ctx, run_id)
         chosen = sampler_for(app, ctx, route, run_id, note, deadline=True)

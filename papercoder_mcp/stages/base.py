@@ -212,6 +212,8 @@ def _record(
     so the log never shows a call twice."""
     attempts = list(failed)
     if completion is not None and completion.logged:
+        if in_flight is not None:
+            ctx.store.forget_call(in_flight)  # a replayed answer: its call is logged already
         return 0.0 if completion.cost_usd is not None else None
     if completion is not None:
         attempts.append(
@@ -283,7 +285,10 @@ def _call_row(
 
 def _start_call(ctx: StageContext, prepared: Prepared, sampler: Sampler) -> int | None:
     """Log the call before its request goes out: a process killed mid-call leaves an `in_flight` row,
-    so `cost` can say it may have been billed instead of not showing it at all."""
+    so `cost` can say it may have been billed instead of not showing it at all. A sampler that only
+    replays answers given earlier (rounds, handoff) sends nothing, so nothing is in flight."""
+    if getattr(sampler, "defers", False):
+        return None
     return ctx.store.record_call(_call_row(ctx, prepared, sampler, status="in_flight")).id
 
 
@@ -305,22 +310,63 @@ def store_accepted(
     return stage.store(ctx, key, input_hash, accepted, source)
 
 
-def estimate_request_cost(sampler: Sampler, request: SampleRequest) -> float:
+def billable_outputs(sampler: Sampler, request: SampleRequest) -> list[int]:
+    """The output tokens each attempt of one `sample()` may be billed for, in the worst case.
+
+    A sampler that re-asks a cut answer with a larger max_tokens says so (`billable_outputs`);
+    any other is billed at most the request's max_tokens once."""
+    plan = getattr(sampler, "billable_outputs", None)
+    return list(plan(request)) if callable(plan) else [request.max_tokens]
+
+
+def estimate_request_cost(sampler: Sampler, request: SampleRequest) -> float | None:
+    """The most one call may cost: every attempt's input uncached and its whole output budget used.
+
+    None when the model's price is unknown (a cap then refuses the call rather than guess)."""
     from papercoder_mcp.paper.render import estimate_tokens
     from papercoder_mcp.samplers.pricing import estimate_cost
 
     tokens_in = estimate_tokens(
         request.system + request.user_text() + "".join(t.text for t in request.followups)
     ) + sum(d.token_estimate() for d in request.documents if d.data)
-    est = estimate_cost(sampler.model, tokens_in, EXPECTED_OUTPUT_TOKENS.get(request.stage, 2_000))
-    return est or 0.0
+    total = 0.0
+    for out in billable_outputs(sampler, request):
+        cost = estimate_cost(sampler.model, tokens_in, out)
+        if cost is None:
+            return None
+        total += cost
+    return total
+
+
+def answer_settings(sampler: Sampler, request: SampleRequest) -> dict[str, Any]:
+    """What besides the prompt decides the answer: who answers (sampler, model) and how (effort).
+
+    Kept on every artifact a sampler writes; resuming reuses an artifact only when these match too,
+    so `full --model X` does not pass off another model's (or the agent's) work as X's."""
+    from papercoder_mcp.samplers.pricing import canonical_model
+
+    return {"sampler": sampler.name, "model": canonical_model(sampler.model), "effort": request.effort}
+
+
+def reusable(existing: Artifact, prepared: Prepared, sampler: Sampler | None) -> bool:
+    """True when `existing` is what asking `sampler` now would be made from and by.
+
+    A user's edit is kept whoever would answer: it is the user's decision, not a model's answer. A
+    sampler that defers to the client or the agent (`defers`) takes any fresh artifact: asking it
+    again would only hand the same step out again, and nothing is paid for."""
+    if existing.input_hash != prepared.input_hash:
+        return False
+    if sampler is None or existing.metadata.get("source") == "edit" or getattr(sampler, "defers", False):
+        return True
+    return existing.metadata.get("answered_with") == answer_settings(sampler, prepared.request)
 
 
 async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bool = False) -> StageResult:
-    """Produce the stage's artifact: reuse it when its inputs are unchanged, else ask the sampler."""
+    """Produce the stage's artifact: reuse it when its inputs and its answerer are unchanged, else ask
+    the sampler."""
     prepared = stage.prepare(ctx, key)
     existing = stage.current(ctx, key)
-    if existing is not None and existing.input_hash == prepared.input_hash and not force:
+    if existing is not None and not force and reusable(existing, prepared, ctx.sampler):
         return StageResult(stage=stage.name, key=key, artifact=existing, skipped=True, cost_usd=0.0)
     sampler = ctx.sampler
     if sampler is None:
@@ -338,7 +384,9 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
         reservation = 0.0
         if ctx.budget is not None:
             reservation = ctx.budget.reserve(
-                estimate_request_cost(sampler, request), f"{stage.name}{' ' + key if key else ''}"
+                estimate_request_cost(sampler, request),
+                f"{stage.name}{' ' + key if key else ''}",
+                sampler.model,
             )
         started = time.monotonic()
         in_flight = _start_call(ctx, prepared, sampler)
@@ -350,8 +398,14 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
             if ctx.budget is not None:
                 ctx.budget.settle(reservation, cost)
             raise StageError(f"{stage.name}{' ' + key if key else ''}: the model call failed: {exc}") from exc
-        except BaseException:
-            _interrupted(ctx, in_flight, prepared, sampler)
+        except BaseException as exc:
+            from papercoder_mcp.pipeline.answers import AnswerDeferred
+
+            if isinstance(exc, AnswerDeferred):  # nothing was sent: the answer comes later, logged then
+                if in_flight is not None:
+                    ctx.store.forget_call(in_flight)
+            else:
+                _interrupted(ctx, in_flight, prepared, sampler)
             if ctx.budget is not None:
                 ctx.budget.settle(reservation, 0.0)
             raise
@@ -397,6 +451,7 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
         if ctx.budget is not None:
             ctx.budget.settle(reservation, cost)
         total_cost = None if total_cost is None or cost is None else total_cost + cost
+        accepted.metadata["answered_with"] = answer_settings(sampler, prepared.request)
         artifact = store_accepted(
             ctx,
             stage,

@@ -334,6 +334,11 @@ class Store:
             self.db.table("calls").update(call_id, row)
         return call.model_copy(update={"id": call_id})
 
+    def forget_call(self, call_id: int) -> None:
+        """Drop a call logged in flight whose request was never sent (its answer comes later)."""
+        with self._write() as conn:
+            conn.execute("delete from calls where id = ? and status = 'in_flight'", [call_id])
+
     def calls(self, run_id: str, stage: str | None = None) -> list[CallRecord]:
         sql, params = "select * from calls where run_id = ?", [run_id]
         if stage is not None:
