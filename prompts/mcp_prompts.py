@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from mcp.server import MCPServer
+from pydantic import Field
 
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import PaperCoderError
@@ -11,6 +14,15 @@ from papercoder_mcp.store import Store
 
 REVIEWABLE = ("plan", "architecture", "file_order", "config")
 
+PaperPath = Annotated[
+    str, Field(description="absolute path of the paper on the server's machine (.pdf, .tex, LaTeX dir, .md)")
+]
+RunGuidance = Annotated[
+    str, Field(description="anything the stages should know, e.g. 'use PyTorch' (optional)")
+]
+RunIdArg = Annotated[str, Field(description="the run id (from parse_paper or list_runs)")]
+KindArg = Annotated[str, Field(description="which artifact: plan, architecture, file_order or config")]
+
 
 def register(server: MCPServer, store: Store) -> None:
     @server.prompt(
@@ -18,7 +30,7 @@ def register(server: MCPServer, store: Store) -> None:
         title="Reproduce a paper",
         description="Walk through the PaperCoder stages for a paper, with checkpoints for your review",
     )
-    def reproduce_paper(paper_path: str, guidance: str = "") -> str:
+    def reproduce_paper(paper_path: PaperPath, guidance: RunGuidance = "") -> str:
         return prompts.render("mcp_reproduce_paper", paper_path=paper_path, guidance=guidance or "none")
 
     @server.prompt(
@@ -26,7 +38,7 @@ def register(server: MCPServer, store: Store) -> None:
         title="Review an artifact against the paper",
         description="Critique a run's plan, architecture, file order or config against the paper",
     )
-    def review_artifact(run_id: str, kind: str = "plan") -> str:
+    def review_artifact(run_id: RunIdArg, kind: KindArg = "plan") -> str:
         if kind not in REVIEWABLE:
             raise ValueError(f"kind must be one of {', '.join(REVIEWABLE)}")
         try:
@@ -46,7 +58,7 @@ def register(server: MCPServer, store: Store) -> None:
         title="Explain a run",
         description="Summarise what a run built, what it cost, and what is still unclear or missing",
     )
-    def explain_run(run_id: str) -> str:
+    def explain_run(run_id: RunIdArg) -> str:
         try:
             status = run_status(store, run_id)
         except PaperCoderError as exc:

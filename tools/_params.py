@@ -9,29 +9,20 @@ from pydantic import Field
 
 from papercoder_mcp.server.app import SamplerMode
 
-RunId = Annotated[str, Field(description="the run id parse_paper returned (see list_runs)")]
+RunId = Annotated[str, Field(description="run id (from parse_paper or list_runs)")]
 FilePath = Annotated[str, Field(description="a file of the run's file order, e.g. 'model.py'")]
 Guidance = Annotated[
     str | None,
-    Field(
-        description="optional instructions for this stage that go into its prompt and are kept with the run, "
-        "e.g. 'use PyTorch Lightning' or 'the dataset is at data/'; an empty string clears earlier guidance"
-    ),
+    Field(description="instructions for this stage's prompt, kept with the run ('' clears)"),
 ]
 Sampler = Annotated[
     SamplerMode,
-    Field(
-        description="where the model comes from: auto (server API key, else the client's sampling, else "
-        "handoff to you), anthropic, sampling, or handoff (you write the answer and call submit_artifact)"
-    ),
+    Field(description="model source; auto: server key, else client sampling, else handoff"),
 ]
-Force = Annotated[bool, Field(description="make a new version even if the current one matches its inputs")]
+Force = Annotated[bool, Field(description="make a new version even if the current one is fresh")]
 IncludeContext = Annotated[
     bool,
-    Field(
-        description="handoff only: put the full shared context (paper and earlier artifacts) in the result "
-        "instead of listing the resources to read"
-    ),
+    Field(description="handoff: inline the context instead of listing resources"),
 ]
 
 # Stage tools call a model (open world) and add a version (not idempotent), but destroy nothing.

@@ -31,7 +31,7 @@ async def analyze_file(
     force: Force = False,
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """Write a detailed logic analysis of one file: classes and functions with signatures from the class diagram, the algorithm tied to the paper's equations, the config keys it reads.
+    """Write the logic analysis of one file: its classes and functions, the algorithm tied to the paper's equations, the config keys it reads.
 
     Call it for every file after write_config; the analyses are independent of each other. Returns the
     analysis (Markdown); next: generate_file for files whose dependencies have code.

@@ -22,7 +22,7 @@ async def design_architecture(
     force: Force = False,
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """Design the repository: implementation approach, file list with an entry point, a mermaid class diagram of the interfaces, a mermaid sequence diagram of the call flow, and open questions.
+    """Design the repository: approach, file list with an entry point, mermaid class and sequence diagrams, open questions.
 
     Call it after make_plan. Returns the architecture (JSON); next: order_files. Edit it with edit_artifact
     if the file list or interfaces are not what you want: later stages follow it exactly.

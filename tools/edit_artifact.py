@@ -39,9 +39,8 @@ async def edit_artifact(
 ) -> StageToolResult:
     """Store your corrected version of any artifact as its new current version (history is kept).
 
-    The content is validated like a model's answer (a file order must still be a valid dependency
-    order, config.yaml must parse, Python must compile). Everything downstream of it becomes stale and
-    is redone by the next run_pipeline (or stage call); the edit itself is never overwritten.
+    Validated like a model's answer. Everything downstream becomes stale and is redone by the next
+    run_pipeline (or stage call); the edit itself is never overwritten.
     """
     app = app_of(ctx)
     try:

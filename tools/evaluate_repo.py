@@ -26,60 +26,38 @@ async def evaluate_repo(
     ctx: Context,
     mode: Annotated[
         Literal["judge", "rubric"],
-        Field(
-            description="judge: Paper2Code-style 1-5 correctness score with critiques, averaged over samples; "
-            "rubric: PaperBench-style 0/1 grading of a rubric's requirements, aggregated to a percent"
-        ),
+        Field(description="judge: Paper2Code-style 1-5 score; rubric: PaperBench-style 0/1 requirements"),
     ] = "judge",
-    samples: Annotated[int, Field(ge=1, le=32, description="judge: independent samples to average")] = 8,
+    samples: Annotated[int, Field(ge=1, le=32, description="judge: independent samples")] = 8,
     reference_dir: Annotated[
-        str | None,
-        Field(description="judge: a directory with the authors' reference implementation (reference-based)"),
+        str | None, Field(description="judge: the authors' reference implementation, to compare with")
     ] = None,
     rubric_path: Annotated[
-        str | None, Field(description="rubric: path to a PaperBench rubric.json (required in rubric mode)")
+        str | None, Field(description="rubric: a PaperBench rubric.json (required)")
     ] = None,
     categories: Annotated[
         list[str] | None,
-        Field(
-            description="rubric: task categories to grade (Code Development, Code Execution, Result "
-            "Analysis); default Code Development, as in PaperBench Code-Dev"
-        ),
+        Field(description="rubric: task categories to grade (default Code Development)"),
     ] = None,
-    batch_size: Annotated[int, Field(ge=1, le=50, description="rubric: requirements graded per call")] = 10,
+    batch_size: Annotated[int, Field(ge=1, le=50, description="rubric: requirements per call")] = 10,
     budget_tokens: Annotated[
-        int,
-        Field(
-            ge=1_000,
-            description="the most repository tokens put in the prompt; the least relevant files beyond it "
-            "are left out and reported",
-        ),
+        int, Field(ge=1_000, description="most repository tokens in the prompt (the rest are named)")
     ] = DEFAULT_BUDGET_TOKENS,
     sampler: Sampler = "auto",
-    force: Annotated[
-        bool, Field(description="sample every part again even if stored for the same inputs")
-    ] = False,
+    force: Annotated[bool, Field(description="grade every part again, even if stored")] = False,
     include_context: IncludeContext = False,
     max_cost_usd: Annotated[
-        float | None,
-        Field(
-            ge=0,
-            description="stop before a call could take this evaluation's spending past this (USD; 0: spend "
-            "nothing); needs a model with a known price",
-        ),
+        float | None, Field(ge=0, description="cap on this evaluation's spending, USD (0: none)")
     ] = None,
 ) -> EvaluationToolResult | InputRequiredResult:
-    """Score a run's generated repository against its paper, the two ways the field does.
+    """Score a verified run's repository against its paper, by reading the code (nothing is executed).
 
-    Call it after the run is complete (run_pipeline). mode "judge" asks a model `samples` times to list
-    the paper's key components, check them in the code, write critiques tagged high/medium/low, and
-    score correctness 1-5; it returns the mean and spread. mode "rubric" grades every requirement of
-    the chosen categories of a PaperBench rubric 0 or 1 with a justification citing files and lines,
-    and aggregates them by weight to a replication score in percent (also per top-level node).
-    Results are stored and readable at papercoder://runs/{run_id}/evaluation/judge (or /rubric);
-    parts already stored for the same inputs are reused. In handoff mode it returns one handoff per
-    sample or batch: answer each with submit_artifact, then call evaluate_repo again with the same
-    arguments to get the aggregate.
+    judge: a model checks the paper's key components in the code, writes critiques by severity and
+    scores correctness 1-5, `samples` times. rubric: each requirement of a PaperBench rubric's chosen
+    categories is graded 0/1 with `path:line` evidence (checked against the files) into a weighted
+    coverage percent. Stored with the sampler, model and rubric subset at
+    papercoder://runs/{run_id}/evaluation/judge (or /rubric). Handoff: answer each handoff with
+    submit_artifact, then call evaluate_repo again with the same arguments.
     """
     req = EvalRequest(
         mode=mode,

@@ -33,9 +33,8 @@ async def export_repo(
     ] = False,
 ) -> ExportResult:
     """Write a complete run's repository: code, config.yaml, requirements.txt, README.md, reproduce.sh,
-    and a git commit. Refuses a run with missing, empty or stale files, or one failing verification (it
-    says which; allow_findings overrides the latter), and any path that would leave out_dir. Nothing is
-    executed.
+    a git commit. Refuses missing, stale or failing files (allow_findings overrides failing
+    verification) and paths leaving out_dir. Nothing is executed.
     """
     try:
         return export(app_of(ctx).store, run_id, out_dir, force=force, allow_findings=allow_findings)

@@ -35,7 +35,7 @@ async def generate_file(
 
     Call it after analyze_file(path) and after generate_file for every file it depends on (get_run shows
     which are ready). Python must compile; an answer that does not is re-asked. Returns the code; when
-    every file has code, call export_repo.
+    every file has code, call verify_repo.
     """
     return await drive_stage(
         ctx,

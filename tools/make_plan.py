@@ -25,8 +25,7 @@ async def make_plan(
     """Write the overall implementation plan of the paper: methodology, datasets, settings, hyperparameters, metrics, experiments, and what is unclear.
 
     Call it first after parse_paper. Returns the plan (JSON) as a new artifact version, with its cost and
-    what to call next (design_architecture). With no API key on the server and a client that cannot
-    sample, it returns a handoff: write the plan yourself and send it with submit_artifact.
+    what to call next (design_architecture).
     """
     return await drive_stage(
         ctx,

@@ -22,7 +22,7 @@ async def order_files(
     force: Force = False,
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """List the required packages, each file's purpose, logic and dependencies, and the files in a valid dependency order (cycles and unknown files are rejected).
+    """List the packages, each file's logic and dependencies, and a dependency order of the files (no cycles).
 
     Call it after design_architecture. Returns the file order (JSON); next: write_config.
     """

@@ -26,19 +26,17 @@ async def parse_paper(
     path: Annotated[
         str,
         Field(
-            description="the paper: an absolute path on the server's machine (a .pdf, a .tex file, a LaTeX "
-            "source directory or arXiv .tar.gz, or .md / .txt), or an arXiv paper as `arxiv:2401.01967`, a bare "
-            "id (2401.01967v2, hep-th/9901001) or an arxiv.org abs/pdf URL (its LaTeX source is fetched first)"
+            description="an absolute path on the server's machine (.pdf, .tex, a LaTeX directory or arXiv "
+            ".tar.gz, .md, .txt) or an arXiv id (arxiv:2401.01967, 2401.01967v2, an abs/pdf URL; source first)"
         ),
     ],
     ctx: Context,
 ) -> ParseResult:
     """Parse a paper into structured Markdown and start a new run holding it.
 
-    Call this first. Returns the run id (every other tool takes it), the title, the section outline,
-    the size and a token estimate, and warnings about anything the parser could not place. The paper
-    is readable afterwards as the resource papercoder://runs/{run_id}/paper. Next: make_plan, or
-    run_pipeline to do every stage.
+    Call this first. Returns the run id (every other tool takes it), the title, outline, size, token
+    estimate and parser warnings; the paper is then at papercoder://runs/{run_id}/paper. Next: make_plan,
+    or run_pipeline.
     """
     app = app_of(ctx)
     try:

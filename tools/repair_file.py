@@ -24,10 +24,9 @@ async def repair_file(
 ) -> StageToolResult | InputRequiredResult:
     """Rewrite one file so that the problems verify_repo found in it are fixed.
 
-    Call it after verify_repo, for each file its `next` list names. The prompt holds the findings, the
-    file, and the interfaces of the files it imports; the answer is validated like generate_file's
-    (Python must compile) and stored as a new version of the file (history is kept); files that import
-    it stay current. Then call verify_repo again. Works with any sampler, handoff included.
+    Call it after verify_repo, for each file its `next` names. The prompt holds the findings, the file
+    and the interfaces it imports; the answer is validated like generate_file's and stored as a new
+    version. Then call verify_repo again. Works with any sampler, handoff included.
     """
     return await drive_stage(
         ctx,

@@ -37,15 +37,13 @@ async def run_pipeline(
         bool, Field(description="critique and improve plan, design, file order, config and analyses first")
     ] = False,
 ) -> PipelineToolResult | InputRequiredResult:
-    """Run every remaining step of a run: plan, architecture, file order, config, all analyses, all
-    code, then verification and repairs of what it finds, the same way for every model source.
+    """Run every remaining step of a run: plan, architecture, file order, config, analyses, code, then
+    verification and repairs of what it finds, the same way for every model source.
 
-    Resumable: finished steps whose inputs are unchanged are skipped, so calling it again continues
-    where it stopped (after a failure, an edit, or a budget stop). With the server's API key or a
-    client that samples, it runs everything and reports progress; it returns status "partial" before
-    the client's limits (round count, time): call it again to continue. In handoff mode it returns the
-    steps you can do now (repairs included); answer each with submit_artifact, then call it again.
-    When status is "verified", call export_repo.
+    Resumable: fresh steps are skipped, so calling it again continues where it stopped. It may return
+    "partial" before the client's limits: call it again. In handoff mode it returns the steps you can
+    do now (repairs included): answer each with submit_artifact, then call it again. One pipeline at
+    a time per run. When status is "verified", call export_repo.
     """
     with run_lease(ctx, run_id):
         return await drive_pipeline(

@@ -27,10 +27,9 @@ async def submit_artifact(
     content: Annotated[str, Field(description="your answer, exactly in the handoff's output_contract form")],
     ctx: Context,
 ) -> StageToolResult:
-    """Send the answer you wrote for a handed-off stage; it is validated like a model's answer and stored.
+    """Send the answer you wrote for a handed-off step; it is validated like a model's answer and stored.
 
-    On a validation error nothing is stored and the error lists every problem: fix them and submit
-    again. Returns the stored artifact and what to call next.
+    On a validation error nothing is stored and every problem is listed: fix them and submit again.
     """
     app = app_of(ctx)
     try:

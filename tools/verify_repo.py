@@ -59,21 +59,16 @@ async def verify_repo(
         ),
     ] = 0,
 ) -> VerifyToolResult:
-    """Check the generated repository without running it: every file compiles, imports resolve with no
-    cycles, requirements cover the imports, config keys exist, calls match signatures, the entry point
-    has a main guard and the design's smoke command, no placeholders; paths the code reads that nothing creates are listed as data to
-    provide. Findings have file, line, kind, severity and message.
+    """Check the generated repository without running it: compiling, imports (no cycles), requirements,
+    config keys, call signatures, the main guard and the design's smoke command, placeholders, data to
+    provide.
 
-    With smoke, the repository is also run: its requirements are installed into a cached virtual
-    environment (wheels only), then every module is imported and its tests and smoke mode run in the
-    sandbox (no network, own PID namespace, no keys). A failure is a finding on the innermost file of
-    its traceback, with the traceback as detail; a missing package is a requirements finding. It
-    refuses when this machine has no working sandbox (bubblewrap).
+    With smoke, the repository also runs in the sandbox (no network, own PID namespace, no keys):
+    requirements into a cached venv, every module imported, its tests and smoke mode; a failure is a
+    finding on its traceback's innermost file. Refused without a working sandbox (bubblewrap).
 
-    With repair_rounds and a model that answers during the call (the server's API key, or a client
-    sampling on a protocol before 2026-07-28), findings go back to it file by file until clean; run_pipeline
-    does the same with every model source. Otherwise `next` lists a repair_file call per file with problems (it works with the client's
-    model or hands the repair to you), or fix files yourself with edit_artifact.
+    With repair_rounds and a model that answers during the call, the findings are repaired file by
+    file. Otherwise `next` lists a repair_file call per file (any sampler), or use edit_artifact.
     """
     app = app_of(ctx)
     sctx = StageContext(store=app.store, run_id=run_id)

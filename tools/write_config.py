@@ -22,10 +22,9 @@ async def write_config(
     force: Force = False,
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """Write config.yaml with the paper's hyperparameters and settings only (unknown values are null and marked).
+    """Write config.yaml with the paper's hyperparameters and settings only (unknown values null).
 
-    Call it after order_files. The YAML must parse, and numbers like 1e-5 load as numbers. Next:
-    analyze_file for every file (they are independent) or run_pipeline for the rest.
+    Call it after order_files. Next: analyze_file for every file, or run_pipeline for the rest.
     """
     return await drive_stage(
         ctx,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from papercoder_mcp.resources import register as register_resources
 from papercoder_mcp.samplers.base import Sampler
 from papercoder_mcp.server.app import DEFAULT_MAX_ROUNDS, App, SamplerMode
 from papercoder_mcp.server.classic_sampling import DEFAULT_CALL_SECONDS
+from papercoder_mcp.server.schemas import compact_input_schema, compact_output_schema
 from papercoder_mcp.store import Store
 from papercoder_mcp.tools import (
     analyze_file,
@@ -75,6 +77,17 @@ or PaperBench (rubric). Finish with export_repo(run_id, out_dir). Generated code
 log = logging.getLogger("papercoder_mcp")
 
 
+def _lighten(server: MCPServer, name: str) -> None:
+    """Publish a tool's schemas in their short form (see server/schemas.py); results are still validated
+    against the full model. The SDK reads `fn_metadata.output_schema` live, so replacing it is enough."""
+    tool = server._tool_manager.get_tool(name)  # MCPServer has no public accessor for a registered tool
+    assert tool is not None
+    tool.parameters = compact_input_schema(tool.parameters)
+    tool.description = inspect.cleandoc(tool.description or "")
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = compact_output_schema(tool.fn_metadata.output_schema)
+
+
 def build_server(
     store: Store | str | Path | None = None,
     *,
@@ -116,6 +129,7 @@ def build_server(
         name = module.__name__.rsplit(".", 1)[1]
         fn = getattr(module, name)
         server.tool(name=name, title=module.TITLE, annotations=module.ANNOTATIONS)(fn)
+        _lighten(server, name)
     register_resources(server, store)
     mcp_prompts.register(server, store)
     _offer_legacy_subscriptions(server, app)

@@ -100,6 +100,13 @@ def contract(stage: Stage, key: str, schema: dict[str, Any] | None) -> str:
     return "the answer the prompt asks for, as plain text"
 
 
+# The stage prompts speak of "the paper above": with the context in resources, nothing is above.
+CONTEXT_IN_RESOURCES = (
+    'The shared context this prompt refers to as "above" (the paper and the earlier artifacts) is not '
+    "inlined here: read every resource listed in context_resources first, in order, then do the following.\n\n"
+)
+
+
 def make_handoff(run_id: str, stage: Stage, prepared: Prepared, include_context: bool) -> HandoffRequest:
     request = prepared.request
     return HandoffRequest(
@@ -111,7 +118,7 @@ def make_handoff(run_id: str, stage: Stage, prepared: Prepared, include_context:
         if include_context
         else context_uris(run_id, prepared),
         context="\n\n".join(request.prefix) if include_context else "",
-        prompt=request.prompt,
+        prompt=request.prompt if include_context else CONTEXT_IN_RESOURCES + request.prompt,
         output_contract=contract(stage, prepared.key, request.output_schema),
         output_schema=request.output_schema,
     )
@@ -141,7 +148,7 @@ def make_step_handoff(run_id: str, request: SampleRequest, include_context: bool
         system=request.system,
         context_resources=[] if include_context else context_uris(run_id, prepared),
         context="\n\n".join(request.prefix) if include_context else "",
-        prompt=request.prompt,
+        prompt=request.prompt if include_context else CONTEXT_IN_RESOURCES + request.prompt,
         conversation=request.followups,
         output_contract=contract(stage, key, request.output_schema)
         if stage is not None

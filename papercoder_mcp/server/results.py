@@ -18,8 +18,8 @@ class StageToolResult(BaseModel):
     stage: str
     key: str = ""
     status: StageStatus = Field(
-        description="done: a new version was made; reused: the current artifact already matches its inputs; "
-        "handoff: you must write the answer yourself (see handoff) and send it with submit_artifact"
+        description="done: new version made; reused: already fresh; handoff: write it yourself, then "
+        "submit_artifact"
     )
     sampler: str = Field("", description="where the model came from: anthropic, mcp-sampling, agent")
     version: int | None = None
