@@ -13,6 +13,7 @@ from papercoder_mcp.errors import PaperCoderError, ValidationFailed
 from papercoder_mcp.paths import normalize_repo_path
 from papercoder_mcp.pipeline.edits import edit_artifact as edit
 from papercoder_mcp.server.app import app_of, shape_result
+from papercoder_mcp.server.offload import off_loop
 from papercoder_mcp.server.results import StageToolResult
 from papercoder_mcp.tools._params import RunId
 
@@ -45,11 +46,11 @@ async def edit_artifact(
     app = app_of(ctx)
     try:
         key = normalize_repo_path(path) if kind in ("analysis", "code") else ""
-        result = edit(app.store, run_id, kind, content, key)
+        result = await off_loop(edit, app.store, run_id, kind, content, key)
     except ValidationFailed as exc:
         problems = "\n".join(f"- {e}" for e in exc.errors) or str(exc)
         raise ToolError(f"the edit was not stored; fix these problems:\n{problems}") from exc
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc
     await app.changed(run_id, kind, key)
-    return shape_result(app, run_id, result, "edit")
+    return await off_loop(shape_result, app, run_id, result, "edit")

@@ -13,6 +13,7 @@ from papercoder_mcp.errors import PaperCoderError, RunIncomplete
 from papercoder_mcp.pipeline.export import ExportResult
 from papercoder_mcp.pipeline.export import export_repo as export
 from papercoder_mcp.server.app import app_of
+from papercoder_mcp.server.offload import off_loop
 from papercoder_mcp.tools._params import RunId
 
 TITLE = "Write the repository to a directory"
@@ -37,7 +38,9 @@ async def export_repo(
     verification) and paths leaving out_dir. Nothing is executed.
     """
     try:
-        return export(app_of(ctx).store, run_id, out_dir, force=force, allow_findings=allow_findings)
+        return await off_loop(
+            export, app_of(ctx).store, run_id, out_dir, force=force, allow_findings=allow_findings
+        )
     except RunIncomplete as exc:
         how = (
             "Repair it: run_pipeline(run_id) verifies and repairs, or call repair_file for each file "

@@ -10,6 +10,7 @@ from papercoder_mcp.kinds import artifact_uri
 from papercoder_mcp.pipeline.status import run_status
 from papercoder_mcp.server.app import app_of
 from papercoder_mcp.server.client_sampling import find_stage
+from papercoder_mcp.server.offload import off_loop
 from papercoder_mcp.server.results import RunReport
 from papercoder_mcp.tools._params import READ_ONLY, RunId
 
@@ -24,7 +25,7 @@ async def get_run(run_id: RunId, ctx: Context) -> RunReport:
     """
     app = app_of(ctx)
     try:
-        status = run_status(app.store, run_id)
+        status = await off_loop(run_status, app.store, run_id)
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc
     resources = [f"papercoder://runs/{run_id}/paper"]

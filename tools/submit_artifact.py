@@ -13,6 +13,7 @@ from papercoder_mcp.errors import PaperCoderError, ValidationFailed
 from papercoder_mcp.ids import HandoffId
 from papercoder_mcp.server.app import app_of, shape_result
 from papercoder_mcp.server.handoff import keep_answer, parse_handoff_id, submit
+from papercoder_mcp.server.offload import off_loop
 from papercoder_mcp.server.results import StageToolResult
 from papercoder_mcp.stages import StageContext
 
@@ -46,7 +47,7 @@ async def submit_artifact(
                 next=[f"run_pipeline(run_id={hid.run_id!r})"],
             )
         run_id, stage, key, _ = parse_handoff_id(handoff_id)
-        result = submit(StageContext(store=app.store, run_id=run_id), handoff_id, content)
+        result = await off_loop(submit, StageContext(store=app.store, run_id=run_id), handoff_id, content)
     except ValidationFailed as exc:
         problems = "\n".join(f"- {e}" for e in exc.errors) or str(exc)
         raise ToolError(
@@ -55,4 +56,4 @@ async def submit_artifact(
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc
     await app.changed(run_id, stage.kind, key)
-    return shape_result(app, run_id, result, "agent")
+    return await off_loop(shape_result, app, run_id, result, "agent")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.pipeline.repair import RepairRound, problems, verify_and_repair, verify_and_store
 from papercoder_mcp.server.app import app_of, route_of, sampler_for, suggest_next
+from papercoder_mcp.server.offload import off_loop
 from papercoder_mcp.stages import StageContext
 from papercoder_mcp.stages.inputs import file_order
 from papercoder_mcp.tools._params import RunId
@@ -98,7 +99,8 @@ async def verify_repo(
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc
     await app.changed(run_id, "verification")
-    to_repair = sorted({f.file for f in problems(verification)} & set(file_order(sctx).order))
+    order = await off_loop(file_order, sctx)
+    to_repair = sorted({f.file for f in problems(verification)} & set(order.order))
     next_calls = [f"repair_file(run_id={run_id!r}, path={p!r})" for p in to_repair]
     return VerifyToolResult(
         run_id=run_id,
@@ -109,5 +111,5 @@ async def verify_repo(
         rounds=rounds,
         message=message,
         resource=f"papercoder://runs/{run_id}/verification",
-        next=next_calls or suggest_next(app.store, run_id),
+        next=next_calls or await off_loop(suggest_next, app.store, run_id),
     )

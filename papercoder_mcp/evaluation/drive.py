@@ -23,7 +23,7 @@ from papercoder_mcp.evaluation import grade, judge
 from papercoder_mcp.evaluation.models import JudgeResult, RubricResult
 from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS
 from papercoder_mcp.evaluation.rubric import DEFAULT_CATEGORIES
-from papercoder_mcp.evaluation.steps import prefix_blocks
+from papercoder_mcp.evaluation.steps import pending, prefix_blocks
 from papercoder_mcp.pipeline.budget import budget_for
 from papercoder_mcp.server.app import App, SamplerMode, app_of, route_of
 from papercoder_mcp.server.classic_sampling import ClassicSampler
@@ -37,7 +37,9 @@ from papercoder_mcp.server.client_sampling import (
     to_create_message,
 )
 from papercoder_mcp.server.handoff import HandoffRequest, make_handoff
+from papercoder_mcp.server.offload import off_loop
 from papercoder_mcp.stages.base import Stage, StageContext
+from papercoder_mcp.store import now_iso
 
 EvalMode = Literal["judge", "rubric"]
 
@@ -158,7 +160,8 @@ async def drive_evaluation(
                 f"max_cost_usd cannot be enforced with sampler {route!r}: the server does not know the price of "
                 "the client's model (or the agent's); drop max_cost_usd, or give the server ANTHROPIC_API_KEY"
             )
-        stage, keys = _plan(sctx, req)
+        # Building the paper-and-repository context is CPU- and disk-bound: off the event loop.
+        stage, keys = await off_loop(_plan, sctx, req)
         if mode == "anthropic" or route == "classic":
             # Clients before 2026-07-28 answer classic sampling requests mid-call, like the API.
             sctx.sampler = app.anthropic() if route == "anthropic" else ClassicSampler(ctx, seconds=None)
@@ -183,30 +186,69 @@ async def drive_evaluation(
                 )
                 cost = rr.cost_usd
             await _announce(app, run_id, keys, req)
-            return _done(app, run_id, req, keys, sctx.sampler.name if sctx.sampler else "", cost)
+            name = sctx.sampler.name if sctx.sampler else ""
+            return await off_loop(_done, app, run_id, req, keys, name, cost)
         if mode == "sampling":
             return await _sampling(app, ctx, sctx, stage, keys, req)
-        todo = [k for k in keys if not stage.is_fresh(sctx, k)]
-        if not todo:
-            return _done(app, run_id, req, keys, "agent", None)
-        return EvaluationToolResult(
-            run_id=run_id,
-            mode=req.mode,
-            status="handoff",
-            sampler="agent",
-            resource="",
-            handoffs=[_handoff(run_id, stage, sctx, k, include_context) for k in todo],
-            message=(
-                f"{len(todo)} of {len(keys)} {stage.name} answers are needed: write each as its output_contract "
-                "says, send it with submit_artifact, then call evaluate_repo again with the same arguments. "
-                + note
-            ).strip(),
-            next=["submit_artifact(handoff_id=..., content=...)", f"evaluate_repo(run_id={run_id!r}, ...)"],
-        )
+        return await off_loop(_handoffs, app, sctx, stage, keys, req, include_context, note)
     except ToolError:
         raise
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc
+
+
+def _handoffs(
+    app: App,
+    sctx: StageContext,
+    stage: Stage,
+    keys: list[str],
+    req: EvalRequest,
+    include_context: bool,
+    note: str,
+) -> EvaluationToolResult:
+    """The parts the agent must grade, or the aggregate when every part is stored (a worker thread)."""
+    run_id = sctx.run_id
+    todo = forced_todo(sctx, stage, keys) if req.force else pending(stage, sctx, keys)
+    if not todo:
+        return _done(app, run_id, req, keys, "agent", None)
+    return EvaluationToolResult(
+        run_id=run_id,
+        mode=req.mode,
+        status="handoff",
+        sampler="agent",
+        resource="",
+        handoffs=[_handoff(run_id, stage, sctx, k, include_context) for k in todo],
+        message=(
+            f"{len(todo)} of {len(keys)} {stage.name} answers are needed: write each as its output_contract "
+            "says, send it with submit_artifact, then call evaluate_repo again with the same arguments. "
+            + note
+        ).strip(),
+        next=["submit_artifact(handoff_id=..., content=...)", f"evaluate_repo(run_id={run_id!r}, ...)"],
+    )
+
+
+def forced_todo(sctx: StageContext, stage: Stage, keys: list[str]) -> list[str]:
+    """`force` in handoff, where each call is separate: the first forced call hands out every part and
+    notes when; later calls hand out the parts not answered since, and once all are, the round ends
+    (the aggregate is made and the next forced call starts a new round)."""
+    run = sctx.store.get_run(sctx.run_id)
+    settings = dict(run.settings)
+    evaluation = dict(settings.get("evaluation", {}))
+    mark = f"forced_since:{stage.name}"
+    since = evaluation.get(mark)
+    if since is None:
+        evaluation[mark] = now_iso()
+        sctx.store.update_run(sctx.run_id, settings={**settings, "evaluation": evaluation})
+        return list(keys)
+    todo = []
+    for key in keys:
+        current = stage.current(sctx, key)
+        if current is None or current.created_at < since or not stage.is_fresh(sctx, key):
+            todo.append(key)
+    if not todo:
+        evaluation.pop(mark)
+        sctx.store.update_run(sctx.run_id, settings={**settings, "evaluation": evaluation})
+    return todo
 
 
 async def _announce(app: App, run_id: str, keys: list[str], req: EvalRequest) -> None:
