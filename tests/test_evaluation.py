@@ -371,7 +371,7 @@ class TestMcpTool:
             assert first["status"] == "handoff" and len(first["handoffs"]) == 2
             h = first["handoffs"][0]
             assert h["stage"] == "evaluate_judge" and h["key"] == "judge:ref-free:0"
-            assert f"papercoder://runs/{done.run_id}/files/model.py" in h["context_resources"]
+            assert f"papercoder://runs/{done.run_id}/numbered/model.py" in h["context_resources"]
             bad = await client.call_tool(
                 "submit_artifact", {"handoff_id": h["handoff_id"], "content": judgement(9)}
             )

@@ -56,4 +56,11 @@ async def submit_artifact(
     except PaperCoderError as exc:
         raise ToolError(str(exc)) from exc
     await app.changed(run_id, stage.kind, key)
-    return await off_loop(shape_result, app, run_id, result, "agent")
+    shaped = await off_loop(shape_result, app, run_id, result, "agent")
+    if getattr(stage, "tool", stage.name) == "evaluate_repo":
+        # A grading answer is one part of an evaluation: the run's own next steps are beside the point.
+        shaped.next = [
+            "submit_artifact(handoff_id=..., content=...) for the evaluation's other handoffs",
+            f"evaluate_repo(run_id={run_id!r}, ...) with the same arguments, to aggregate",
+        ]
+    return shaped

@@ -130,8 +130,9 @@ def print_judge(r: JudgeResult) -> None:
         Text.assemble(
             ("score ", "bold"),
             (f"{r.mean:.2f}", "bold cyan"),
-            f" / 5  ({r.mode}, {r.n} samples: {', '.join(map(str, r.scores))}; "
-            f"stdev {r.stdev:.2f}, range {r.min}-{r.max}; cost {format_cost(r.cost_usd)})",
+            f" / 5  ({r.measure}; {r.mode}, {r.n} sample(s): {', '.join(map(str, r.scores))}; "
+            + (f"stdev {r.stdev:.2f}, range {r.min}-{r.max}; " if r.stdev is not None else "")
+            + f"judged by {', '.join(r.models or r.samplers)}; cost {format_cost(r.cost_usd)})",
         )
     )
     for severity, items in r.critiques.items():
@@ -152,10 +153,10 @@ def print_judge(r: JudgeResult) -> None:
 def print_rubric(r: RubricResult) -> None:
     console.print(
         Text.assemble(
-            ("replication score ", "bold"),
+            (f"{r.measure}: ", "bold"),
             (f"{r.score_percent:.1f}%", "bold cyan"),
             f"  ({', '.join(r.categories)}; {len(r.leaves)} requirements graded, {r.excluded_leaves} of other "
-            f"categories left out; cost {format_cost(r.cost_usd)})",
+            f"categories left out; graded by {', '.join(r.models or r.samplers)}; cost {format_cost(r.cost_usd)})",
         )
     )
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)

@@ -56,6 +56,9 @@ class EvaluationToolResult(BaseModel):
     judge: JudgeResult | None = None
     rubric: RubricResult | None = None
     handoffs: list[HandoffRequest] = Field(default_factory=list)
+    context: str = Field(
+        "", description="with include_context: the paper and repository every handoff reads, sent once"
+    )
     message: str = ""
     next: list[str] = Field(default_factory=list)
 
@@ -100,7 +103,8 @@ def _done(
     sctx = StageContext(store=app.store, run_id=run_id)
     if req.mode == "judge":
         jr = judge.summarize_judge(sctx, keys, cost)
-        message = f"mean score {jr.mean:.2f} / 5 over {jr.n} samples (stdev {jr.stdev:.2f}, range {jr.min}-{jr.max})"
+        spread = f", stdev {jr.stdev:.2f}, range {jr.min}-{jr.max}" if jr.stdev is not None else ""
+        message = f"{jr.measure}: mean {jr.mean:.2f} / 5 over {jr.n} sample(s){spread}"
         return EvaluationToolResult(
             run_id=run_id,
             mode="judge",
@@ -119,26 +123,48 @@ def _done(
         sampler=sampler,
         resource=evaluation_uri(run_id, grade.RESULT_KEY),
         rubric=rr,
-        message=f"replication score {rr.score_percent:.1f}% over {len(rr.leaves)} graded requirements",
+        message=f"{rr.measure}: {rr.score_percent:.1f}% of {len(rr.leaves)} graded requirements met",
         next=[f"get_run(run_id={run_id!r})"],
     )
+
+
+# The eval prompts say "above are the paper and a repository"; handed off, they are resources.
+CONTEXT_IN_RESOURCES = (
+    'The paper and the repository this prompt refers to as "above" are not inlined: read every resource '
+    "in context_resources first: the paper (papercoder://runs/RUN/paper), then each file of the repository "
+    "with its line numbers (papercoder://runs/RUN/numbered/PATH), which is how you cite code (path:line; "
+    "a citation of a file or line that does not exist makes the answer invalid)."
+)
+CONTEXT_ONCE = (
+    'The paper and the repository this prompt refers to as "above" are in the `context` field of the '
+    "evaluate_repo result (sent once for every handoff of the call), each file with its line numbers: cite "
+    "code as path:line (a citation of a file or line that does not exist makes the answer invalid)."
+)
 
 
 def _handoff(
     run_id: str, stage: Stage, sctx: StageContext, key: str, include_context: bool
 ) -> HandoffRequest:
-    handoff = make_handoff(run_id, stage, stage.prepare(sctx, key), include_context)
+    handoff = make_handoff(run_id, stage, stage.prepare(sctx, key), True)
+    prompt = handoff.prompt
     if include_context:
-        return handoff
+        # The shared context goes once into the result (see _handoffs), not into every handoff.
+        return handoff.model_copy(update={"context": "", "prompt": CONTEXT_ONCE + "\n\n" + prompt})
     # The prefix is the paper and the repository (not the planning artifacts make_handoff assumes).
     base = f"papercoder://runs/{run_id}"
     reference = judge.reference_digest(judge.parse_judge_key(key)[0]) if key.startswith("judge:") else None
     _, selection, _ = prefix_blocks(sctx, stage.name, reference)
     uris = [f"{base}/paper"]
-    uris += [f"{base}/config" if p == "config.yaml" else f"{base}/files/{p}" for p in selection.paths]
+    uris += [f"{base}/numbered/{p}" for p in selection.paths]
     if reference:
         uris.append(evaluation_uri(run_id, f"reference:{reference}"))
-    return handoff.model_copy(update={"context_resources": uris})
+    return handoff.model_copy(
+        update={
+            "context": "",
+            "context_resources": uris,
+            "prompt": CONTEXT_IN_RESOURCES.replace("RUN", run_id) + "\n\n" + prompt,
+        }
+    )
 
 
 async def drive_evaluation(
@@ -211,12 +237,14 @@ def _handoffs(
     todo = forced_todo(sctx, stage, keys) if req.force else pending(stage, sctx, keys)
     if not todo:
         return _done(app, run_id, req, keys, "agent", None)
+    shared = "\n\n".join(stage.prepare(sctx, todo[0]).request.prefix) if include_context else ""
     return EvaluationToolResult(
         run_id=run_id,
         mode=req.mode,
         status="handoff",
         sampler="agent",
         resource="",
+        context=shared,
         handoffs=[_handoff(run_id, stage, sctx, k, include_context) for k in todo],
         message=(
             f"{len(todo)} of {len(keys)} {stage.name} answers are needed: write each as its output_contract "

@@ -15,6 +15,7 @@ from typing import Any
 
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import StageError, ValidationFailed
+from papercoder_mcp.evaluation.evidence import bad_citations, line_counts
 from papercoder_mcp.evaluation.models import GradedLeaf, NodeScore, RubricAnswer, RubricResult
 from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS, run_files
 from papercoder_mcp.evaluation.rubric import (
@@ -32,6 +33,7 @@ from papercoder_mcp.evaluation.steps import (
     KIND,
     budget_of,
     prefix_blocks,
+    provenance,
     put_once,
     require_current,
     run_keys,
@@ -65,6 +67,13 @@ class Spec:
 
     def ancestors(self) -> dict[str, list[RubricNode]]:
         return {node.id: ancestors for node, ancestors in self.root.walk()}
+
+
+def coverage_label(categories: list[str]) -> str:
+    """What a rubric score measures, said plainly: coverage of the chosen requirements, by reading."""
+    if categories == ["Code Development"]:
+        return "Code-Dev coverage (read, not executed)"
+    return f"rubric coverage of {', '.join(categories)} (read, not executed)"
 
 
 def batch_key(digest: str, index: int) -> str:
@@ -104,6 +113,7 @@ class RubricStage(StructuredStage):
     name = "evaluate_rubric"
     # The repository fills the context beside the paper's text; the PDF's pages would crowd it out.
     reads_original = False
+    tool = "evaluate_repo"  # the MCP tool that hands this stage out (there is no evaluate_rubric tool)
     kind = KIND
     model = RubricAnswer
 
@@ -152,6 +162,14 @@ class RubricStage(StructuredStage):
             errors.append("graded more than once: " + ", ".join(twice))
         if errors:
             raise ValidationFailed("the grades do not match the requirements: " + "; ".join(errors), errors)
+        lines = line_counts(run_files(ctx))
+        cited = [f"{g.id}: {p}" for g in answer.grades for p in bad_citations(g.justification, lines)]
+        if cited:
+            raise ValidationFailed(
+                "the justifications cite code that does not exist (cite `path:line` of the files shown): "
+                + "; ".join(cited),
+                cited,
+            )
         return accepted
 
 
@@ -230,7 +248,12 @@ def summarize_rubric(ctx: StageContext, keys: list[str], cost_usd: float | None 
     ]
     root_score = scores[spec.root.id]
     _, selection, _ = prefix_blocks(ctx, STAGE.name)
+    samplers, models = provenance(ctx, keys)
     result = RubricResult(
+        measure=coverage_label(spec.categories),
+        samplers=samplers,
+        models=models,
+        graded_leaves=len(spec.leaves),
         run_id=ctx.run_id,
         rubric_id=spec.root.id,
         rubric_hash=digest,
@@ -250,7 +273,15 @@ def summarize_rubric(ctx: StageContext, keys: list[str], cost_usd: float | None 
         RESULT_KEY,
         result,
         keys,
-        {"stage": STAGE.name, "score_percent": result.score_percent, "rubric": digest},
+        {
+            "stage": STAGE.name,
+            "measure": result.measure,
+            "score_percent": result.score_percent,
+            "rubric": digest,
+            "categories": spec.categories,
+            "samplers": samplers,
+            "models": models,
+        },
     )
     return result
 

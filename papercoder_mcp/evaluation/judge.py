@@ -9,13 +9,13 @@ from the samples as stored, so what is averaged is exactly what can be read back
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 from papercoder_mcp import prompts
-from papercoder_mcp.errors import StageError
+from papercoder_mcp.errors import StageError, ValidationFailed
+from papercoder_mcp.evaluation.evidence import bad_citations, line_counts
 from papercoder_mcp.evaluation.models import SEVERITIES, Critique, JudgeAnswer, JudgeResult, JudgeSample
 from papercoder_mcp.evaluation.repo_context import DEFAULT_BUDGET_TOKENS, run_files
 from papercoder_mcp.evaluation.steps import (
@@ -23,6 +23,7 @@ from papercoder_mcp.evaluation.steps import (
     budget_of,
     load_reference,
     prefix_blocks,
+    provenance,
     require_current,
     run_keys,
     set_budget,
@@ -36,6 +37,7 @@ from papercoder_mcp.stages.structured import StructuredStage
 
 DEFAULT_SAMPLES = 8
 RESULT_KEY = "judge"
+JUDGE_MEASURE = "Paper2Code-style correctness judgement, 1-5 (read, not executed)"
 REF_FREE = "ref-free"
 
 
@@ -58,6 +60,7 @@ class JudgeStage(StructuredStage):
     name = "evaluate_judge"
     # The repository fills the context beside the paper's text; the PDF's pages would crowd it out.
     reads_original = False
+    tool = "evaluate_repo"  # the MCP tool that hands this stage out
     kind = KIND
     model = JudgeAnswer
 
@@ -89,7 +92,20 @@ class JudgeStage(StructuredStage):
 
     def accept(self, ctx: StageContext, key: str, text: str, structured: Any | None) -> Accepted:
         accepted = super().accept(ctx, key, text, structured)
-        score = json.loads(accepted.content)["score"]
+        answer = JudgeAnswer.model_validate_json(accepted.content)
+        files = run_files(ctx)
+        reference = reference_digest(parse_judge_key(key)[0])
+        if reference:
+            files += load_reference(ctx, reference)[1]
+        lines = line_counts(files)
+        cited = [p for c in answer.critiques for p in bad_citations(f"{c.location} {c.text}", lines)]
+        if cited:
+            raise ValidationFailed(
+                "the critiques cite code that does not exist (cite `path:line` of the files shown): "
+                + "; ".join(cited),
+                cited,
+            )
+        score = answer.score
         return accepted.model_copy(update={"metadata": {**accepted.metadata, "score": score}})
 
 
@@ -144,7 +160,11 @@ def summarize_judge(ctx: StageContext, keys: list[str], cost_usd: float | None =
     for s in samples:
         for comp in s.components:
             components.setdefault(comp.name.strip().lower(), comp.name.strip())
+    samplers, models = provenance(ctx, keys)
     result = JudgeResult(
+        measure=JUDGE_MEASURE,
+        samplers=samplers,
+        models=models,
         run_id=ctx.run_id,
         mode="reference-based" if reference else "reference-free",
         reference=load_reference(ctx, reference)[0] if reference else None,
@@ -152,7 +172,7 @@ def summarize_judge(ctx: StageContext, keys: list[str], cost_usd: float | None =
         n=len(samples),
         scores=scores,
         mean=statistics.fmean(scores),
-        stdev=statistics.stdev(scores) if len(scores) > 1 else 0.0,
+        stdev=statistics.stdev(scores) if len(scores) > 1 else None,
         min=min(scores),
         max=max(scores),
         critiques=critiques,
@@ -169,7 +189,15 @@ def summarize_judge(ctx: StageContext, keys: list[str], cost_usd: float | None =
         RESULT_KEY,
         result,
         keys,
-        {"stage": STAGE.name, "mode": result.mode, "mean": result.mean, "samples": result.n},
+        {
+            "stage": STAGE.name,
+            "measure": result.measure,
+            "mode": result.mode,
+            "mean": result.mean,
+            "samples": result.n,
+            "samplers": samplers,
+            "models": models,
+        },
     )
     return result
 

@@ -62,6 +62,9 @@ class JudgeSample(BaseModel):
 class JudgeResult(BaseModel):
     """The n-sample judgement of a run: mean and spread of the scores, and every critique by severity."""
 
+    measure: str = Field(description="what the score measures")
+    samplers: list[str] = Field(description="where the judgements came from (anthropic, mcp-sampling, agent)")
+    models: list[str] = Field(description="the models that judged, where known")
     run_id: str
     mode: JudgeMode
     reference: str | None = Field(
@@ -71,7 +74,9 @@ class JudgeResult(BaseModel):
     n: int
     scores: list[int]
     mean: float
-    stdev: float = Field(description="sample standard deviation (n - 1 in the denominator); 0 for one sample")
+    stdev: float | None = Field(
+        description="sample standard deviation (n - 1 in the denominator); None for one sample, which has none"
+    )
     min: int
     max: int
     critiques: dict[Severity, list[Critique]] = Field(description="every sample's critiques, by severity")
@@ -122,13 +127,20 @@ class NodeScore(BaseModel):
 
 
 class RubricResult(BaseModel):
-    """A run graded against a PaperBench rubric: the replication score and where it came from."""
+    """A run graded against a PaperBench rubric: the coverage of its chosen requirements, and where it came from."""
 
+    measure: str = Field(description="what the score measures, e.g. 'Code-Dev coverage (read, not executed)'")
+    samplers: list[str] = Field(description="where the grades came from (anthropic, mcp-sampling, agent)")
+    models: list[str] = Field(description="the models that graded, where known")
+    graded_leaves: int = Field(description="requirements graded: the rubric subset of the chosen categories")
     run_id: str
     rubric_id: str
     rubric_hash: str
     categories: list[str]
-    score_percent: float = Field(description="the replication score: weighted mean up the tree, in percent")
+    score_percent: float = Field(
+        description="weighted mean of the 0/1 grades up the tree, in percent: requirements the code was read to "
+        "meet, not results reproduced"
+    )
     top_level: list[NodeScore] = Field(description="each child of the root, with its own score")
     leaves: list[GradedLeaf]
     excluded_leaves: int = Field(description="leaves of other categories, left out of the score")

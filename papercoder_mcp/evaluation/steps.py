@@ -196,3 +196,22 @@ def require_current(stage: Stage, ctx: StageContext, keys: list[str], what: str)
         raise StageError(
             f"{len(stale)} {what}(s) are missing or out of date ({', '.join(stale)}); evaluate again"
         )
+
+
+def provenance(ctx: StageContext, keys: list[str]) -> tuple[list[str], list[str]]:
+    """Which samplers and models produced the stored parts: from each artifact's own record, else from
+    the call that answered its prompt (client sampling logs the client's model there)."""
+    samplers: set[str] = set()
+    models: set[str] = set()
+    calls = ctx.store.calls(ctx.run_id)
+    for key in keys:
+        art = ctx.store.get_artifact(ctx.run_id, KIND, key)
+        samplers.add(str(art.metadata.get("source") or "unknown"))
+        answered = art.metadata.get("answered_with") or {}
+        model = answered.get("model") if isinstance(answered, dict) else None
+        if not model:
+            found = [c.model for c in calls if c.request_hash == art.input_hash and c.model and not c.error]
+            model = found[-1] if found else None
+        if model:
+            models.add(str(model))
+    return sorted(samplers), sorted(models)

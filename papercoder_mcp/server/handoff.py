@@ -181,7 +181,7 @@ def submit(ctx: StageContext, handoff: str, content: str) -> StageResult:
     if not prepared.input_hash.startswith(digest):
         raise StageError(
             f"the inputs of {stage.name}{' ' + key if key else ''} changed after this prompt was handed out; "
-            f"call {stage.name} again for a fresh prompt"
+            f"call {getattr(stage, 'tool', stage.name)} again for a fresh prompt"
         )
     if isinstance(content, (dict, list)):
         content = json.dumps(content)
