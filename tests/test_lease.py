@@ -133,3 +133,25 @@ class TestTwoProcesses:
             assert (tmp_path / "repo" / "main.py").exists()
         with Store(db) as store:
             assert current_holder(store, run.id) is None
+
+
+@pytest.mark.anyio
+class TestMcpRunPipeline:
+    async def test_run_pipeline_is_refused_while_another_pipeline_holds_the_run(self, tmp_path: Path) -> None:
+        from mcp import Client
+
+        from papercoder_mcp.server.build import build_server
+
+        paper = tmp_path / "paper.md"
+        paper.write_text(PAPER_MD)
+        store = Store(tmp_path / "s.db")
+        async with Client(build_server(store)) as client:
+            parsed = await client.call_tool("parse_paper", {"path": str(paper)})
+            run_id = parsed.structured_content["run_id"]  # type: ignore[index]
+            with RunLease(store, run_id, "papercoder-mcp full"):
+                busy = await client.call_tool("run_pipeline", {"run_id": run_id})
+                assert busy.is_error
+                text = busy.content[0].text  # type: ignore[union-attr]
+                assert f"is being worked on by pid {os.getpid()}" in text and "(papercoder-mcp full)" in text
+            free = await client.call_tool("run_pipeline", {"run_id": run_id})
+            assert not free.is_error and current_holder(store, run_id) is None
