@@ -10,11 +10,14 @@ path calls `prepare()` and later `accept_answer()` with the agent's text.
 
 from __future__ import annotations
 
+import functools
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from pydantic import BaseModel, Field
 
 from papercoder_mcp import prompts
@@ -46,6 +49,7 @@ EXPECTED_OUTPUT_TOKENS: dict[str, int] = {
     "check_coverage": 2_000,
 }
 MAX_REASKS = 2
+T = TypeVar("T")
 
 
 class StageSettings(BaseModel):
@@ -259,6 +263,12 @@ def _record(
     return total
 
 
+async def _off(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` in a worker thread (it finishes even if the caller is cancelled meanwhile,
+    so a store write is never left half done)."""
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+
 def _call_row(
     ctx: StageContext,
     prepared: Prepared,
@@ -364,8 +374,9 @@ def reusable(existing: Artifact, prepared: Prepared, sampler: Sampler | None) ->
 async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bool = False) -> StageResult:
     """Produce the stage's artifact: reuse it when its inputs and its answerer are unchanged, else ask
     the sampler."""
-    prepared = stage.prepare(ctx, key)
-    existing = stage.current(ctx, key)
+    # Rendering, validating and the store's writes (which may wait on another process's lock) are
+    # blocking work: they run in worker threads so an event loop serving other clients stays free.
+    prepared, existing = await _off(lambda: (stage.prepare(ctx, key), stage.current(ctx, key)))
     if existing is not None and not force and reusable(existing, prepared, ctx.sampler):
         return StageResult(stage=stage.name, key=key, artifact=existing, skipped=True, cost_usd=0.0)
     sampler = ctx.sampler
@@ -389,12 +400,14 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
                 sampler.model,
             )
         started = time.monotonic()
-        in_flight = _start_call(ctx, prepared, sampler)
+        in_flight = await _off(_start_call, ctx, prepared, sampler)
         try:
             completion = await sampler.sample(request)
         except SamplerError as exc:
             failed = list(getattr(exc, "failed_attempts", []) or [])
-            cost = _record(ctx, prepared, None, failed, sampler, error=str(exc), in_flight=in_flight)
+            cost = await _off(
+                _record, ctx, prepared, None, failed, sampler, error=str(exc), in_flight=in_flight
+            )
             if ctx.budget is not None:
                 ctx.budget.settle(reservation, cost)
             raise StageError(f"{stage.name}{' ' + key if key else ''}: the model call failed: {exc}") from exc
@@ -414,10 +427,11 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
         calls += 1 + len(completion.failed_attempts)
         try:
             check_answer_size(completion.text)
-            accepted = stage.accept(ctx, key, completion.text, completion.structured)
+            accepted = await _off(stage.accept, ctx, key, completion.text, completion.structured)
         except ValidationFailed as exc:
             errors = exc.errors or [str(exc)]
-            cost = _record(
+            cost = await _off(
+                _record,
                 ctx,
                 prepared,
                 completion,
@@ -447,19 +461,14 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
                 }
             )
             continue
-        cost = _record(ctx, prepared, completion, completion.failed_attempts, sampler, in_flight=in_flight)
+        cost = await _off(
+            _record, ctx, prepared, completion, completion.failed_attempts, sampler, in_flight=in_flight
+        )
         if ctx.budget is not None:
             ctx.budget.settle(reservation, cost)
         total_cost = None if total_cost is None or cost is None else total_cost + cost
         accepted.metadata["answered_with"] = answer_settings(sampler, prepared.request)
-        artifact = store_accepted(
-            ctx,
-            stage,
-            stage.stored_key(prepared),
-            stage.stored_hash(ctx, prepared),
-            accepted,
-            source=sampler.name,
-        )
+        artifact = await _off(_store_answer, ctx, stage, prepared, accepted, sampler.name)
         return StageResult(
             stage=stage.name,
             key=key,
@@ -474,6 +483,14 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
         + "; ".join(errors)
         + ". Re-run the stage (perhaps with guidance) or "
         "submit a corrected artifact with edit_artifact."
+    )
+
+
+def _store_answer(
+    ctx: StageContext, stage: Stage, prepared: Prepared, accepted: Accepted, source: str
+) -> Artifact:
+    return store_accepted(
+        ctx, stage, stage.stored_key(prepared), stage.stored_hash(ctx, prepared), accepted, source=source
     )
 
 
