@@ -554,6 +554,8 @@ def verify_cmd(
         int, typer.Option("--repair", min=0, help="Rounds of model repairs (needs ANTHROPIC_API_KEY)")
     ] = 0,
     model: Annotated[str | None, typer.Option(help="Anthropic model id for repairs")] = None,
+    max_cost: MaxCostOption = None,
+    price: PriceOption = None,
 ) -> None:
     """Check a run's generated files without running them (optionally smoke-run and repair them)."""
     from papercoder_mcp.pipeline.repair import verify_and_repair, verify_and_store
@@ -563,12 +565,18 @@ def verify_cmd(
         ctx = StageContext(store=store, run_id=run)
         store.get_run(run)
         if repair:
+            from papercoder_mcp.pipeline.budget import budget_for
+            from papercoder_mcp.store.lease import RunLease
+
+            check_price(model, max_cost, price)
             sampler = anthropic_sampler(model)
             ctx.sampler = sampler
-            report = run_closing(
-                sampler,
-                lambda: verify_and_repair(ctx, rounds=repair, smoke=smoke, unsandboxed=unsandboxed),
-            )
+            ctx.budget = budget_for(max_cost, spent_usd=store.total_cost(run))
+            with RunLease(store, run, "papercoder-mcp verify --repair"):
+                report = run_closing(
+                    sampler,
+                    lambda: verify_and_repair(ctx, rounds=repair, smoke=smoke, unsandboxed=unsandboxed),
+                )
             verification = report.verification
             for r in report.rounds:
                 info(
