@@ -21,12 +21,15 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.paper.models import Paper
 from papercoder_mcp.pipeline.status import is_complete, run_status
+from papercoder_mcp.server.offload import off_loop
 from papercoder_mcp.store import Store
 
 
-def _guard(fn: Callable[[], str]) -> str:
+async def _guard(fn: Callable[[], str]) -> str:
+    """Read in a worker thread (the store may wait on another process's lock; the manifest computes
+    the run's status), so a resource read never holds up the server's other clients."""
     try:
-        return fn()
+        return await off_loop(fn)
     except PaperCoderError as exc:
         raise ResourceNotFoundError(str(exc)) from exc
 
@@ -35,19 +38,22 @@ def register(server: MCPServer, store: Store) -> None:
     @server.resource(
         "papercoder://runs", name="runs", description="Every run in the store", mime_type="application/json"
     )
-    def runs() -> str:
-        rows = [
-            {
-                "run_id": r.id,
-                "title": r.title,
-                "status": r.status,
-                "complete": is_complete(store, r.id),
-                "created_at": r.created_at,
-                "cost_usd": store.total_cost(r.id),
-            }
-            for r in store.list_runs()
-        ]
-        return json.dumps(rows, indent=2)
+    async def runs() -> str:
+        def build() -> str:
+            rows = [
+                {
+                    "run_id": r.id,
+                    "title": r.title,
+                    "status": r.status,
+                    "complete": is_complete(store, r.id),
+                    "created_at": r.created_at,
+                    "cost_usd": store.total_cost(r.id),
+                }
+                for r in store.list_runs()
+            ]
+            return json.dumps(rows, indent=2)
+
+        return await _guard(build)
 
     @server.resource(
         "papercoder://runs/{run_id}",
@@ -55,7 +61,7 @@ def register(server: MCPServer, store: Store) -> None:
         mime_type="application/json",
         description="A run's manifest: every step with its status (done, stale, missing) and version, and cost",
     )
-    def manifest(run_id: str) -> str:
+    async def manifest(run_id: str) -> str:
         def build() -> str:
             status = run_status(store, run_id)
             data = status.model_dump()
@@ -73,7 +79,7 @@ def register(server: MCPServer, store: Store) -> None:
             data["cost"] = store.cost_summary(run_id).model_dump()
             return json.dumps(data, indent=2)
 
-        return _guard(build)
+        return await _guard(build)
 
     @server.resource(
         "papercoder://runs/{run_id}/paper",
@@ -81,8 +87,8 @@ def register(server: MCPServer, store: Store) -> None:
         mime_type="text/markdown",
         description="The parsed paper as Markdown (references included)",
     )
-    def paper(run_id: str) -> str:
-        return _guard(
+    async def paper(run_id: str) -> str:
+        return await _guard(
             lambda: Paper.model_validate_json(store.get_artifact(run_id, "paper").content).to_markdown()
         )
 
@@ -101,8 +107,8 @@ def register(server: MCPServer, store: Store) -> None:
         mime_type="application/yaml",
         description="config.yaml with the paper's hyperparameters",
     )
-    def config(run_id: str) -> str:
-        return _guard(lambda: store.get_artifact(run_id, "config").content)
+    async def config(run_id: str) -> str:
+        return await _guard(lambda: store.get_artifact(run_id, "config").content)
 
     @server.resource(
         "papercoder://runs/{run_id}/analysis/{+path}",
@@ -110,8 +116,8 @@ def register(server: MCPServer, store: Store) -> None:
         mime_type="text/markdown",
         description="The logic analysis of one file",
     )
-    def analysis(run_id: str, path: str) -> str:
-        return _guard(lambda: store.get_artifact(run_id, "analysis", path).content)
+    async def analysis(run_id: str, path: str) -> str:
+        return await _guard(lambda: store.get_artifact(run_id, "analysis", path).content)
 
     @server.resource(
         "papercoder://runs/{run_id}/files/{+path}",
@@ -119,8 +125,8 @@ def register(server: MCPServer, store: Store) -> None:
         mime_type="text/plain",
         description="The generated code of one file",
     )
-    def code(run_id: str, path: str) -> str:
-        return _guard(lambda: store.get_artifact(run_id, "code", path).content)
+    async def code(run_id: str, path: str) -> str:
+        return await _guard(lambda: store.get_artifact(run_id, "code", path).content)
 
     @server.resource(
         "papercoder://runs/{run_id}/calls",
@@ -128,17 +134,17 @@ def register(server: MCPServer, store: Store) -> None:
         mime_type="application/json",
         description="Every LLM call of the run: stage, file, sampler, model, tokens, cache tokens, cost, errors",
     )
-    def calls(run_id: str) -> str:
+    async def calls(run_id: str) -> str:
         def build() -> str:
             store.get_run(run_id)
             return json.dumps([c.model_dump() for c in store.calls(run_id)], indent=2)
 
-        return _guard(build)
+        return await _guard(build)
 
 
 def _json_artifact(server: MCPServer, store: Store, kind: str, description: str) -> None:
-    def read(run_id: str) -> str:
-        return _guard(lambda: store.get_artifact(run_id, kind).content)
+    async def read(run_id: str) -> str:
+        return await _guard(lambda: store.get_artifact(run_id, kind).content)
 
     read.__name__ = kind
     server.resource(

@@ -14,6 +14,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from papercoder_mcp.errors import PaperCoderError
 from papercoder_mcp.evaluation.repo_context import run_files
+from papercoder_mcp.server.offload import off_loop
 from papercoder_mcp.stages.base import StageContext
 from papercoder_mcp.store import Store
 
@@ -27,9 +28,9 @@ def register(server: MCPServer, store: Store) -> None:
         "(PaperBench-style coverage of a rubric's requirements, read not executed), or one judge sample / "
         "rubric batch by its key",
     )
-    def evaluation(run_id: str, key: str) -> str:
+    async def evaluation(run_id: str, key: str) -> str:
         try:
-            return store.get_artifact(run_id, "evaluation", key).content
+            return await off_loop(lambda: store.get_artifact(run_id, "evaluation", key).content)
         except PaperCoderError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
 
@@ -40,9 +41,10 @@ def register(server: MCPServer, store: Store) -> None:
         description="One file of the repository (config.yaml included) with line numbers, exactly as "
         "evaluation prompts show it: cite it as path:line",
     )
-    def numbered(run_id: str, path: str) -> str:
+    async def numbered(run_id: str, path: str) -> str:
         try:
-            files = {f.path: f for f in run_files(StageContext(store=store, run_id=run_id))}
+            listed = await off_loop(run_files, StageContext(store=store, run_id=run_id))
+            files = {f.path: f for f in listed}
         except PaperCoderError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
         if path not in files:
