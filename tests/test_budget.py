@@ -118,3 +118,20 @@ class TestSurfaces:
                 assert result.is_error
                 text = result.content[0].text  # type: ignore[union-attr]
                 assert "max_cost_usd cannot be enforced with sampler 'handoff'" in text, text
+
+    async def test_a_stage_tool_with_the_servers_key_redoes_another_models_answer(
+        self, tmp_path: Path
+    ) -> None:
+        paper = tmp_path / "paper.md"
+        paper.write_text(PAPER_MD)
+        store = Store(tmp_path / "s.db")
+        statuses = []
+        for model in ("claude-sonnet-5-5", "claude-sonnet-5-5", "claude-opus-5-5"):
+            sampler = FakeSampler(model=model, structured=True)
+            async with Client(build_server(store, anthropic_sampler=sampler)) as client:
+                if not statuses:
+                    parsed = await client.call_tool("parse_paper", {"path": str(paper)})
+                    run_id = parsed.structured_content["run_id"]  # type: ignore[index]
+                result = await client.call_tool("make_plan", {"run_id": run_id})
+                statuses.append(result.structured_content["status"])  # type: ignore[index]
+        assert statuses == ["done", "reused", "done"]
