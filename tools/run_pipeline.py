@@ -45,7 +45,7 @@ async def run_pipeline(
     do now (repairs included): answer each with submit_artifact, then call it again. One pipeline at
     a time per run. When status is "verified", call export_repo.
     """
-    with run_lease(ctx, run_id):
+    async with run_lease(ctx, run_id):
         return await drive_pipeline(
             ctx,
             run_id,
