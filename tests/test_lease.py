@@ -155,3 +155,28 @@ class TestMcpRunPipeline:
                 assert f"is being worked on by pid {os.getpid()}" in text and "(papercoder-mcp full)" in text
             free = await client.call_tool("run_pipeline", {"run_id": run_id})
             assert not free.is_error and current_holder(store, run_id) is None
+
+
+@pytest.mark.anyio
+class TestCallsInFlight:
+    async def test_a_cancelled_call_is_logged_as_interrupted_and_a_finished_one_once(
+        self, tmp_path: Path
+    ) -> None:
+        import anyio
+
+        from papercoder_mcp.stages import MAKE_PLAN, run_stage
+
+        from fake_model import FakeSampler
+        from pipeline_helpers import new_run
+
+        slow = FakeSampler(seconds_per_output_token=1.0)
+        ctx = new_run(tmp_path, slow)
+        with anyio.move_on_after(0.5):
+            await run_stage(MAKE_PLAN, ctx)
+        (call,) = ctx.store.calls(ctx.run_id)
+        assert call.status == "interrupted" and call.input_tokens == 0 and call.cost_usd is None
+        assert ctx.store.cost_summary(ctx.run_id).unfinished_calls == 1
+        ctx.sampler = FakeSampler()
+        await run_stage(MAKE_PLAN, ctx)
+        done = [c for c in ctx.store.calls(ctx.run_id) if c.status == "done"]
+        assert len(done) == 1 and done[0].input_tokens > 0  # the in-flight row was completed, not duplicated

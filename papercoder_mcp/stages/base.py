@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from pydantic import BaseModel, Field
 
@@ -400,7 +401,8 @@ async def run_stage(stage: Stage, ctx: StageContext, key: str = "", *, force: bo
                 sampler.model,
             )
         started = time.monotonic()
-        in_flight = await _off(_start_call, ctx, prepared, sampler)
+        with anyio.CancelScope(shield=True):  # the row is written either way: know its id
+            in_flight = await _off(_start_call, ctx, prepared, sampler)
         try:
             completion = await sampler.sample(request)
         except SamplerError as exc:
