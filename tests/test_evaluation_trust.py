@@ -44,6 +44,10 @@ class TestEvidence:
         lines = {"model.py": 20, "config.yaml": 5}
         assert bad_citations("see model.py:3 and `model.py:10-20`, config.yaml:5", lines) == []
         assert bad_citations("no code does this; lr is 1.5:1 of http://host:80", lines) == []
+        assert bad_citations("torch.nn:1 as in paper.pdf:3; see ./model.py:4", lines) == []
+        assert bad_citations("src/train.py:1", lines) == [
+            "src/train.py:1 cites a file the repository does not have"
+        ]
         assert bad_citations("at nonexistent.py:99999", lines) == [
             "nonexistent.py:99999 cites a file the repository does not have"
         ]
@@ -55,7 +59,10 @@ class TestEvidence:
     async def test_a_grader_citing_missing_code_is_re_asked_then_refused(self, done: StageContext) -> None:
         judge = ScriptedJudge([lambda r: fake_citations(r.prompt)] * 3)
         done.sampler = judge
-        with pytest.raises(StageError, match="did not validate.*m1: nonexistent.py:99999 cites a file the repository does not have"):
+        with pytest.raises(
+            StageError,
+            match="did not validate.*m1: nonexistent.py:99999 cites a file the repository does not have",
+        ):
             await grade_run(done, rubric_tree(), batch_size=10)
         assert len(judge.history) == 3  # asked, then re-asked twice with the problem named
         assert "nonexistent.py:99999 cites a file" in judge.history[1].followups[-1].text

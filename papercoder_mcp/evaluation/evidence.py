@@ -3,13 +3,15 @@
 Graders and judges cite code as `path:line` or `path:start-end`. Every such citation must name a
 file of the repository under evaluation (or of the reference, for a reference-based judge) and lines
 that the file has; otherwise the answer is invalid and re-asked (or, handed off, refused), like any
-answer that does not validate. A justification that cites nothing ("no code does this") is allowed.
+answer that does not validate. A justification that cites nothing ("no code does this") is allowed,
+and so is a reference to something that is not a file of the repository (`torch.nn`, the paper).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
 
 from papercoder_mcp.evaluation.repo_context import RepoFile
 
@@ -27,8 +29,13 @@ def line_counts(files: Iterable[RepoFile]) -> dict[str, int]:
 def bad_citations(text: str, lines: Mapping[str, int]) -> list[str]:
     """Every citation in `text` that names a missing file or a line the file does not have."""
     problems: list[str] = []
+    # Only what reads as a citation of this repository is checked: a known file, a path with folders,
+    # or a name with one of its files' extensions ("torch.nn:1" or "paper.pdf:3" are not about its code).
+    extensions = {PurePosixPath(p).suffix for p in lines}
     for match in CITATION.finditer(text):
-        path, start, end = match.group(1), int(match.group(2)), match.group(3)
+        path, start, end = match.group(1).removeprefix("./"), int(match.group(2)), match.group(3)
+        if path not in lines and "/" not in path and PurePosixPath(path).suffix not in extensions:
+            continue
         last = int(end) if end else start
         cited = f"{path}:{start}" + (f"-{end}" if end else "")
         if path not in lines:
