@@ -407,32 +407,91 @@ def full(
         timeout=timeout,
         on_retry=display.on_retry,
     )
+    from papercoder_mcp.store.lease import RunLease
+
     with open_store() as store:
         run_id = _find_or_start_run(store, paper, resume, new)
-        run = store.get_run(run_id)
-        store.update_run(run_id, settings={**run.settings, "export_dir": str(target.expanduser().resolve())})
-        options = PipelineOptions(
-            concurrency=concurrency,
-            max_cost_usd=max_cost,
-            refine=refine,
-            verify=verify,
-            repair_rounds=repair_rounds,
-            smoke=smoke,
-            unsandboxed=unsandboxed,
-        )
-        from papercoder_mcp.store.lease import RunLease
-
+        # Held from here to the end of the export: a second pipeline on this run is refused before it
+        # changes anything (or waits with --wait), and a lease left by a killed process expires.
         lease = RunLease(store, run_id, "papercoder-mcp full", wait_s=lease_wait).acquire()
         try:
-            if progress is not None:
-                with progress:
+            run = store.get_run(run_id)
+            store.update_run(
+                run_id, settings={**run.settings, "export_dir": str(target.expanduser().resolve())}
+            )
+            options = PipelineOptions(
+                concurrency=concurrency,
+                max_cost_usd=max_cost,
+                refine=refine,
+                verify=verify,
+                repair_rounds=repair_rounds,
+                smoke=smoke,
+                unsandboxed=unsandboxed,
+            )
+            try:
+                if progress is not None:
+                    with progress:
+                        result = run_closing(
+                            sampler, lambda: run_pipeline(store, run_id, sampler, options, display.on_event)
+                        )
+                else:
                     result = run_closing(
                         sampler, lambda: run_pipeline(store, run_id, sampler, options, display.on_event)
                     )
-            else:
-                result = run_closing(
-                    sampler, lambda: run_pipeline(store, run_id, sampler, options, display.on_event)
+            except KeyboardInterrupt:
+                store.update_run(run_id, status="needs-input")
+                info(
+                    f"interrupted; finished steps are kept. Resume with: papercoder-mcp full --resume {run_id}"
                 )
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            _summary(result, display)
+            only_findings = result.status == "failed" and all(
+                s.stage == "verify" for s in result.failed_steps()
+            )
+            if result.status != "verified" and not (allow_findings and only_findings):
+                fail(
+                    f"run {run_id} is {result.status}; finished steps are kept: papercoder-mcp full --resume {run_id}",
+                    EXIT_INCOMPLETE,
+                )
+            from papercoder_mcp.pipeline.export import export_repo
+
+            exported = export_repo(store, run_id, target, force=force, allow_findings=allow_findings)
+            for w in exported.warnings:
+                warn(w)
+            console.print(f"wrote {len(exported.files)} files to {exported.out_dir}")
+        finally:
+            lease.release()
+        lease = RunLease(store, run_id, "papercoder-mcp full", wait_s=lease_wait).acquire()
+        try:
+            run = store.get_run(run_id)
+            store.update_run(
+                run_id, settings={**run.settings, "export_dir": str(target.expanduser().resolve())}
+            )
+            options = PipelineOptions(
+                concurrency=concurrency,
+                max_cost_usd=max_cost,
+                refine=refine,
+                verify=verify,
+                repair_rounds=repair_rounds,
+                smoke=smoke,
+                smoke_install=smoke_install,
+            )
+            try:
+                if progress is not None:
+                    with progress:
+                        result = run_closing(
+                            sampler, lambda: run_pipeline(store, run_id, sampler, options, display.on_event)
+                        )
+                else:
+                    result = run_closing(
+                        sampler, lambda: run_pipeline(store, run_id, sampler, options, display.on_event)
+                    )
+            except KeyboardInterrupt:
+                store.update_run(run_id, status="interrupted")
+                info(
+                    f"interrupted; finished steps are kept. Resume with: papercoder-mcp full --resume {run_id}"
+                )
+<<<<<<< HEAD
         except KeyboardInterrupt:
             store.update_run(run_id, status="needs-input")
             info(f"interrupted; finished steps are kept. Resume with: papercoder-mcp full --resume {run_id}")
@@ -452,6 +511,26 @@ def full(
         for w in exported.warnings:
             warn(w)
         console.print(f"wrote {len(exported.files)} files to {exported.out_dir}")
+=======
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            _summary(result, display)
+            only_findings = result.status == "failed" and all(
+                s.stage == "verify" for s in result.failed_steps()
+            )
+            if result.status != "complete" and not (allow_findings and only_findings):
+                fail(
+                    f"run {run_id} is {result.status}; finished steps are kept: papercoder-mcp full --resume {run_id}",
+                    EXIT_INCOMPLETE,
+                )
+            from papercoder_mcp.pipeline.export import export_repo
+
+            exported = export_repo(store, run_id, target, force=force, allow_findings=allow_findings)
+            for w in exported.warnings:
+                warn(w)
+            console.print(f"wrote {len(exported.files)} files to {exported.out_dir}")
+        finally:
+            lease.release()
+>>>>>>> e740be7 (full holds the run's lease from finding the run to the end of the export, so a refused second run changes nothing)
 
 
 @app.command()
