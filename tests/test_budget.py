@@ -60,7 +60,7 @@ class TestTheCap:
         assert "price of model 'my-own-model' is unknown" in capped.steps[0].message
         pricing.set_price("my-own-model", 1.0, 5.0)
         priced = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(max_cost_usd=5))
-        assert priced.status == "complete", priced.message
+        assert priced.status == "verified", priced.message
 
     def test_the_reservation_covers_every_regrowth_of_max_tokens(self) -> None:
         sampler = AnthropicSampler(model="claude-sonnet-5-5", api_key="unused", max_tokens_ceiling=64_000)
@@ -79,7 +79,7 @@ class TestResumeKnowsTheModel:
     ) -> None:
         first = FakeSampler(model="claude-sonnet-5-5")
         ctx = new_run(tmp_path, first)
-        assert (await run_pipeline(ctx.store, ctx.run_id, first)).status == "complete"
+        assert (await run_pipeline(ctx.store, ctx.run_id, first)).status == "verified"
         again = FakeSampler(model="claude-sonnet-5-5")
         await run_pipeline(ctx.store, ctx.run_id, again)
         assert again.history == []
@@ -87,7 +87,7 @@ class TestResumeKnowsTheModel:
         edit_artifact(ctx.store, ctx.run_id, "plan", plan)  # the user's own plan
         other = FakeSampler(model="claude-opus-5-5")
         result = await run_pipeline(ctx.store, ctx.run_id, other)
-        assert result.status == "complete"
+        assert result.status == "verified"
         redone = {r.stage for r in other.history}
         assert "make_plan" not in redone  # the edit stands
         assert {"design_architecture", "analyze_file", "generate_file"} <= redone
