@@ -28,8 +28,7 @@ async def run_pipeline(
         float | None,
         Field(
             ge=0,
-            description="stop before a call could take the run past this cost in USD (0: spend nothing); "
-            "needs a model with a known price",
+            description="cap on the run's spending, USD (0: none); needs a known price",
         ),
     ] = None,
     include_context: IncludeContext = False,

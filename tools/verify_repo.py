@@ -45,18 +45,14 @@ async def verify_repo(
     ctx: Context,
     smoke: Annotated[
         bool,
-        Field(
-            description="also install the requirements (cached venv, wheels only) and run the repository's "
-            "tests and smoke mode in the sandbox (no network, own PID namespace, allowlisted environment)"
-        ),
+        Field(description="also install the requirements and run the tests and smoke mode in the sandbox"),
     ] = False,
     repair_rounds: Annotated[
         int,
         Field(
             ge=0,
             le=5,
-            description="rounds of model repairs of what is found, when the model answers during the call "
-            "(the server's API key, or classic client sampling); otherwise run_pipeline hands out the repairs",
+            description="rounds of repairs, when the model answers during the call (else see `next`)",
         ),
     ] = 0,
 ) -> VerifyToolResult:
@@ -64,9 +60,8 @@ async def verify_repo(
     config keys, call signatures, the main guard and the design's smoke command, placeholders, data to
     provide.
 
-    With smoke, the repository also runs in the sandbox (no network, own PID namespace, no keys):
-    requirements into a cached venv, every module imported, its tests and smoke mode; a failure is a
-    finding on its traceback's innermost file. Refused without a working sandbox (bubblewrap).
+    With smoke, it also runs in the sandbox (no network, own PID namespace, no keys): requirements into
+    a cached venv, imports, tests, smoke mode; a failure is a finding on its traceback's innermost file.
 
     With repair_rounds and a model that answers during the call, the findings are repaired file by
     file. Otherwise `next` lists a repair_file call per file (any sampler), or use edit_artifact.
