@@ -31,10 +31,9 @@ async def analyze_file(
     force: Force = False,
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """Write the logic analysis of one file: its classes and functions, the algorithm tied to the paper's equations, the config keys it reads.
+    """Write the logic analysis of one file: classes, functions, the paper's equations, config keys.
 
-    Call it for every file after write_config; the analyses are independent of each other. Returns the
-    analysis (Markdown); next: generate_file for files whose dependencies have code.
+    Call it for every file after write_config (they are independent); next: generate_file.
     """
     return await drive_stage(
         ctx,

@@ -22,13 +22,11 @@ async def check_coverage(
     force: Force = False,
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """List the paper's components and results (each table, figure, ablation) and map each to the file,
-    function or class, and command that implements it; the map is checked against the code.
+    """Map the paper's components and results (tables, figures, ablations) to the file, symbol and
+    command that implement them, checked against the code. Call it once every file has code.
 
-    Call it once every file has code (after verify_repo), before export_repo. In the stored report
-    (papercoder://runs/{run_id}/coverage) each item is implemented, not_implemented (listed in the
-    exported README as not implemented) or not_found (mapped to code or a command that does not exist:
-    call repair_file for the file named in `warnings`, which gets them as findings).
+    Report at papercoder://runs/{run_id}/coverage: implemented, not_implemented (listed in the exported
+    README) or not_found (mapped to missing code: repair_file the files named in `warnings`).
     """
     result = await drive_stage(
         ctx,

@@ -22,10 +22,9 @@ async def design_architecture(
     force: Force = False,
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """Design the repository: approach, file list with an entry point, mermaid class and sequence diagrams, open questions.
+    """Design the repository: approach, files with an entry point, mermaid diagrams, open questions.
 
-    Call it after make_plan. Returns the architecture (JSON); next: order_files. Edit it with edit_artifact
-    if the file list or interfaces are not what you want: later stages follow it exactly.
+    Call it after make_plan; next: order_files. Later stages follow it exactly (edit_artifact to fix it).
     """
     return await drive_stage(
         ctx,

@@ -50,14 +50,12 @@ async def evaluate_repo(
         float | None, Field(ge=0, description="cap on this evaluation's spending, USD (0: none)")
     ] = None,
 ) -> EvaluationToolResult | InputRequiredResult:
-    """Score a verified run's repository against its paper, by reading the code (nothing is executed).
+    """Score a verified run's repository against its paper by reading the code (nothing is executed).
 
-    judge: a model checks the paper's key components in the code, writes critiques by severity and
-    scores correctness 1-5, `samples` times. rubric: each requirement of a PaperBench rubric's chosen
-    categories is graded 0/1 with `path:line` evidence (checked against the files) into a weighted
-    coverage percent. Stored with the sampler, model and rubric subset at
-    papercoder://runs/{run_id}/evaluation/judge (or /rubric). Handoff: answer each handoff with
-    submit_artifact, then call evaluate_repo again with the same arguments.
+    judge: critiques by severity and a 1-5 correctness score, `samples` times. rubric: each requirement
+    of a PaperBench rubric's categories graded 0/1 with `path:line` evidence (checked) into a weighted
+    coverage percent. Stored with sampler, model and rubric subset at .../evaluation/judge (or /rubric).
+    Handoff: answer each with submit_artifact, then call evaluate_repo again with the same arguments.
     """
     req = EvalRequest(
         mode=mode,

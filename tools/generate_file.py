@@ -31,11 +31,10 @@ async def generate_file(
     force: Force = False,
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """Write the complete code of one file, given its analysis and the code of the files it depends on.
+    """Write the complete code of one file from its analysis and the code of its dependencies.
 
-    Call it after analyze_file(path) and after generate_file for every file it depends on (get_run shows
-    which are ready). Python must compile; an answer that does not is re-asked. Returns the code; when
-    every file has code, call verify_repo.
+    Call it after analyze_file(path) and its dependencies' generate_file (get_run shows which are
+    ready). Python must compile. When every file has code, call verify_repo.
     """
     return await drive_stage(
         ctx,

@@ -19,9 +19,8 @@ ANNOTATIONS = READ_ONLY
 
 
 async def get_run(run_id: RunId, ctx: Context) -> RunReport:
-    """What a run has: every step as done, stale (an input changed since), missing, or (verification)
-    failed; the cost so far, and the next call to make. `complete` is true only when every step is done
-    and fresh and the verification of the current files passed; `problems` says what is left.
+    """A run's steps (done, stale, missing; verification failed), cost, and the next call. `complete`:
+    every step done and fresh and the current files' verification passed; `problems`: what is left.
     """
     app = app_of(ctx)
     try:

@@ -22,10 +22,8 @@ async def make_plan(
     force: Force = False,
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """Write the overall implementation plan of the paper: methodology, datasets, settings, hyperparameters, metrics, experiments, and what is unclear.
-
-    Call it first after parse_paper. Returns the plan (JSON) as a new artifact version, with its cost and
-    what to call next (design_architecture).
+    """Write the paper's implementation plan: methodology, datasets, settings, hyperparameters, metrics,
+    experiments, and what is unclear. Call it first after parse_paper; next: design_architecture.
     """
     return await drive_stage(
         ctx,

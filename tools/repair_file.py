@@ -22,11 +22,9 @@ async def repair_file(
     sampler: Sampler = "auto",
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """Rewrite one file so that the problems verify_repo found in it are fixed.
+    """Rewrite one file so the problems verify_repo (or check_coverage) found in it are fixed.
 
-    Call it after verify_repo, for each file its `next` names. The prompt holds the findings, the file
-    and the interfaces it imports; the answer is validated like generate_file's and stored as a new
-    version. Then call verify_repo again. Works with any sampler, handoff included.
+    Call it for each file their `next` names, with any sampler; then verify_repo again.
     """
     return await drive_stage(
         ctx,

@@ -36,13 +36,12 @@ async def run_pipeline(
         bool, Field(description="critique and improve plan, design, file order, config and analyses first")
     ] = False,
 ) -> PipelineToolResult | InputRequiredResult:
-    """Run every remaining step of a run: plan, architecture, file order, config, analyses, code, then
-    verification and repairs of what it finds, the same way for every model source.
+    """Run every remaining step: plan, architecture, file order, config, analyses, code, verification
+    and repairs, the same way for every model source.
 
-    Resumable: fresh steps are skipped, so calling it again continues where it stopped. It may return
-    "partial" before the client's limits: call it again. In handoff mode it returns the steps you can
-    do now (repairs included): answer each with submit_artifact, then call it again. One pipeline at
-    a time per run. When status is "verified", call export_repo.
+    Resumable: fresh steps are skipped. "partial": call it again. Handoff: answer each returned step
+    with submit_artifact, then call it again. One pipeline at a time per run. When "verified",
+    call export_repo.
     """
     async with run_lease(ctx, run_id):
         return await drive_pipeline(

@@ -57,14 +57,11 @@ async def verify_repo(
     ] = 0,
 ) -> VerifyToolResult:
     """Check the generated repository without running it: compiling, imports (no cycles), requirements,
-    config keys, call signatures, the main guard and the design's smoke command, placeholders, data to
-    provide.
+    config keys, signatures, the main guard and smoke command, placeholders, data to provide.
 
-    With smoke, it also runs in the sandbox (no network, own PID namespace, no keys): requirements into
-    a cached venv, imports, tests, smoke mode; a failure is a finding on its traceback's innermost file.
-
-    With repair_rounds and a model that answers during the call, the findings are repaired file by
-    file. Otherwise `next` lists a repair_file call per file (any sampler), or use edit_artifact.
+    With smoke it also runs in the sandbox (requirements, imports, tests, smoke mode); a failure is a
+    finding on its traceback's file. With repair_rounds and a model that answers in the call, findings
+    are repaired; otherwise `next` lists repair_file calls.
     """
     app = app_of(ctx)
     sctx = StageContext(store=app.store, run_id=run_id)
