@@ -213,6 +213,7 @@ async def verify_and_repair(
         failed: list[str] = []
         deferred: list[AnswerDeferred] = []
         changed = False
+
         for path in targets:
             try:
                 await run_stage(REPAIR_FILE, ctx, path)
@@ -220,15 +221,7 @@ async def verify_and_repair(
             except AnswerDeferred as wait:
                 deferred.append(wait)
             except BudgetExceeded as exc:
-                history.append(
-                    RepairRound(
-                        round=state.round + 1,
-                        files=targets,
-                        problems_before=len(todo),
-                        problems_after=len(todo),
-                        failed=[str(exc)],
-                    )
-                )
+                history.append(_unchanged(state.round + 1, targets, len(todo), [str(exc)]))
                 return report("budget", str(exc))
             except PaperCoderError as exc:
                 failed.append(f"{path}: {exc}")
@@ -239,15 +232,7 @@ async def verify_and_repair(
                 deferred,
             )
         if not changed:
-            history.append(
-                RepairRound(
-                    round=state.round + 1,
-                    files=targets,
-                    problems_before=len(todo),
-                    problems_after=len(todo),
-                    failed=failed,
-                )
-            )
+            history.append(_unchanged(state.round + 1, targets, len(todo), failed))
             return report("repair_failed", "no repair of this round succeeded: " + "; ".join(failed))
         state = await anyio.to_thread.run_sync(verify)
         after = [f for f in problems(state.verification) if f.file in files]
@@ -260,6 +245,13 @@ async def verify_and_repair(
                 failed=failed,
             )
         )
+
+
+def _unchanged(number: int, targets: list[str], problems: int, why: list[str]) -> RepairRound:
+    """A round that changed no file: its problems are all still there."""
+    return RepairRound(
+        round=number, files=targets, problems_before=problems, problems_after=problems, failed=why
+    )
 
 
 def _clean(v: Verification) -> str:
