@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from papercoder_mcp.paper.models import Block, Paper, Section
@@ -35,3 +37,11 @@ def new_run(tmp_path: Path, sampler: object = None) -> StageContext:
     run = store.create_run(title="Tiny Attention")
     store_paper(store, run.id, small_paper())
     return StageContext(store=store, run_id=run.id, sampler=sampler)  # type: ignore[arg-type]
+
+
+def cli_process(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """The installed `papercoder-mcp` as a real process (for kill and two-process tests)."""
+    exe = Path(sys.executable).parent / "papercoder-mcp"
+    return subprocess.Popen(
+        [str(exe), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from papercoder_mcp.store.lease import RunLease, current_holder
 
 from fake_anthropic import FakeAnthropic
 from fake_model import fake_model_responder
+from pipeline_helpers import cli_process
 
 PAPER_MD = """# Tiny Attention
 
@@ -32,13 +31,6 @@ We propose tiny attention, trained with learning rate 1e-4 for 10 epochs.
 
 Attention is softmax(QK^T / sqrt(d)) V.
 """
-
-
-def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    exe = Path(sys.executable).parent / "papercoder-mcp"
-    return subprocess.Popen(
-        [str(exe), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
 
 
 class TestLeaseInOneProcess:
@@ -101,13 +93,15 @@ class TestTwoProcesses:
                 "ANTHROPIC_BASE_URL": fake.base_url,
                 "PAPERCODER_DB": str(db),
             }
-            first = _cli("full", str(paper), "--out", str(tmp_path / "repo"), "--concurrency", "1", env=env)
+            first = cli_process(
+                "full", str(paper), "--out", str(tmp_path / "repo"), "--concurrency", "1", env=env
+            )
             deadline = time.monotonic() + 60
             while len(fake.requests) < 3 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert len(fake.requests) >= 3, "the first run never reached its third call"
 
-            second = _cli("full", str(paper), "--out", str(tmp_path / "repo2"), env=env)
+            second = cli_process("full", str(paper), "--out", str(tmp_path / "repo2"), env=env)
             _, err = second.communicate(timeout=60)
             assert second.returncode == 1
             assert f"is being worked on by pid {first.pid} on {socket.gethostname()}" in err, err
@@ -127,7 +121,7 @@ class TestTwoProcesses:
             assert "1 call(s) unfinished" in cost.output
 
             hold["on"] = False  # the dead holder's pid is gone: the next run takes the lease at once
-            third = _cli("full", str(paper), "--out", str(tmp_path / "repo"), env=env)
+            third = cli_process("full", str(paper), "--out", str(tmp_path / "repo"), env=env)
             _, err = third.communicate(timeout=120)
             assert third.returncode == 0, err
             assert (tmp_path / "repo" / "main.py").exists()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from papercoder_mcp.store import Store
 
 from fake_anthropic import FakeAnthropic, Fault, request_text
 from fake_model import fake_model_responder, stage_of
-from pipeline_helpers import new_run
+from pipeline_helpers import cli_process, new_run
 
 pytestmark = pytest.mark.anyio
 
@@ -93,13 +91,6 @@ class TestThroughTheSdk:
         assert "format" not in (code_request.get("output_config") or {})
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    exe = Path(sys.executable).parent / "papercoder-mcp"
-    return subprocess.Popen(
-        [str(exe), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
 class TestKillAndResume:
     def test_killed_run_resumes_to_the_same_repository_paying_nothing_twice(self, tmp_path: Path) -> None:
         paper = tmp_path / "paper.md"
@@ -122,7 +113,9 @@ class TestKillAndResume:
                 "ANTHROPIC_BASE_URL": fake.base_url,
                 "PAPERCODER_DB": str(db),
             }
-            proc = _cli("full", str(paper), "--out", str(tmp_path / "repo"), "--concurrency", "2", env=env)
+            proc = cli_process(
+                "full", str(paper), "--out", str(tmp_path / "repo"), "--concurrency", "2", env=env
+            )
             deadline = time.monotonic() + 60
             while len(fake.requests) <= slow_after + 1 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -138,7 +131,7 @@ class TestKillAndResume:
 
             fake.responder = responder
             first_requests = len(fake.requests)
-            proc = _cli("full", str(paper), "--out", str(tmp_path / "repo"), env=env)
+            proc = cli_process("full", str(paper), "--out", str(tmp_path / "repo"), env=env)
             out, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err
             assert "resuming run" in err
