@@ -15,6 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from papercoder_mcp.errors import LimitExceeded
+from papercoder_mcp.limits import parse_python
+
 Framework = Literal["argparse", "click", "typer", "unknown"]
 
 
@@ -174,8 +177,8 @@ def _kw(call: ast.Call, name: str) -> ast.expr | None:
 def read_cli(path: str, source: str) -> EntryPointCli:
     """The command line that the code of `path` defines."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
+        tree = parse_python(source, path)
+    except (SyntaxError, LimitExceeded):
         return EntryPointCli(path=path, framework="unknown")
     strings = sorted(
         {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}

@@ -14,7 +14,7 @@ import ast
 
 from papercoder_mcp.entry_point import read_cli
 from papercoder_mcp.errors import LimitExceeded
-from papercoder_mcp.limits import check_python
+from papercoder_mcp.limits import parse_python
 
 # Calls that write a path they are given, and calls that read one (method or function names).
 WRITE_CALLS = frozenset(
@@ -82,8 +82,7 @@ def interface_of(source: str) -> str:
     """Top-level functions, classes (with methods and class attributes) and constants of a module;
     private names are left out."""
     try:
-        check_python(source, "the module")
-        tree = ast.parse(source)
+        tree = parse_python(source, "the module")
     except SyntaxError as exc:
         return f"# (does not parse: {exc.msg} at line {exc.lineno})"
     except (LimitExceeded, RecursionError, MemoryError, ValueError) as exc:
@@ -226,9 +225,11 @@ def file_summary(path: str, source: str) -> str:
     if not path.endswith(".py"):
         return f"### `{path}`\n(not Python: {len(source.splitlines())} lines)"
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source, path)
     except SyntaxError as exc:
         return f"### `{path}`\n(does not parse: {exc.msg} at line {exc.lineno})"
+    except LimitExceeded as exc:
+        return f"### `{path}`\n(not read: {exc})"
     lines = [f"### `{path}`"]
     keys = config_keys_read(tree)
     if keys:

@@ -9,6 +9,7 @@ refusal names its cap.
 
 from __future__ import annotations
 
+import ast
 import json
 from typing import Any
 
@@ -20,6 +21,9 @@ from papercoder_mcp.errors import LimitExceeded
 MAX_ANSWER_CHARS = 512_000
 MAX_JSON_DEPTH = 64
 MAX_CODE_DEPTH = 100  # CPython's own parser stops at 200 parentheses and 100 indentation levels
+# `1+1+...+1` nests one BinOp per operator with no bracket: ast's C code recurses through them, and on
+# CPython 3.11 a RecursionError there can leave the thread's depth counter wrong for every later parse.
+MAX_OPERATORS_PER_STATEMENT = 500
 MAX_YAML_CHARS = 256_000
 MAX_PAPER_CHARS = 8_000_000  # an edited paper (Markdown or the Paper JSON): long papers run to ~1M
 
@@ -83,7 +87,17 @@ def python_depth(code: str) -> int:
 
     Rough on purpose: it runs before ast on text that may be hostile, must be linear, and only
     has to tell a plausible program from a nesting bomb."""
+    return _scan(code)[0]
+
+
+def longest_operator_chain(code: str) -> int:
+    """The most arithmetic or bitwise operators in one logical line (each may nest a BinOp)."""
+    return _scan(code)[1]
+
+
+def _scan(code: str) -> tuple[int, int]:
     depth = deepest = 0
+    operators = most_operators = 0
     indents: list[int] = [0]
     quote = ""
     i, n = 0, len(code)
@@ -129,21 +143,42 @@ def python_depth(code: str) -> int:
             deepest = max(deepest, depth)
         elif ch in ")]}":
             depth = max(0, depth - 1)
+        elif ch in "+-*/%|&^@~":
+            operators += 1
+            most_operators = max(most_operators, operators)
         elif ch == "\n":
             at_line_start = True
+            if depth == 0:
+                operators = 0
         i += 1
-    return deepest
+    return deepest, most_operators
 
 
 def check_python(code: str, what: str) -> None:
     """Size and nesting caps for Python source, before ast or compile() see it."""
     check_answer_size(code, what)
-    depth = python_depth(code)
+    depth, operators = _scan(code)
     if depth > MAX_CODE_DEPTH:
         raise LimitExceeded(
             f"{what} nests {depth} levels deep (brackets or indentation), over the cap of "
             f"{MAX_CODE_DEPTH} (MAX_CODE_DEPTH)"
         )
+    if operators > MAX_OPERATORS_PER_STATEMENT:
+        raise LimitExceeded(
+            f"{what} has {operators} operators in one statement, over the cap of "
+            f"{MAX_OPERATORS_PER_STATEMENT} (MAX_OPERATORS_PER_STATEMENT)"
+        )
+
+
+def parse_python(code: str, what: str = "the code", filename: str = "<unknown>") -> ast.Module:
+    """`ast.parse` behind the caps: raises SyntaxError, or LimitExceeded for what no parser should see."""
+    check_python(code, what)
+    try:
+        return ast.parse(code, filename=filename)
+    except (RecursionError, MemoryError, SystemError) as exc:  # the caps should make this unreachable
+        raise LimitExceeded(f"{what} is too deeply nested to parse: {exc}") from exc
+    except ValueError as exc:  # NUL bytes
+        raise LimitExceeded(f"{what} cannot be parsed: {exc}") from exc
 
 
 class _NoAliasLoader(yaml.SafeLoader):

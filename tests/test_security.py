@@ -23,7 +23,9 @@ from typer.testing import CliRunner
 
 from papercoder_mcp.cli import app as cli_app
 from papercoder_mcp.cli.serve import BearerAuth
+from papercoder_mcp.errors import LimitExceeded
 from papercoder_mcp.ids import HandoffId
+from papercoder_mcp.limits import parse_python
 from papercoder_mcp.pipeline.gitcommit import commit_tree
 from papercoder_mcp.pipeline.orchestrator import run_pipeline
 from papercoder_mcp.samplers.anthropic import AnthropicSampler
@@ -52,6 +54,7 @@ def architecture(paths: list[str], entry: str = "main.py") -> str:
             "smoke_command": f"python {entry} smoke",
             "class_diagram": "classDiagram\n    class Model",
             "sequence_diagram": "sequenceDiagram\n    main->>model: run()",
+            "plan_map": [{"item": "C1", "files": [entry]}, {"item": "E1", "files": [entry]}],
         }
     )
 
@@ -460,6 +463,14 @@ class TestForceReplacesOnlyItsOwnFiles:
 
 
 class TestBoundedWork:
+    def test_an_operator_chain_is_refused_before_ast_and_parsing_still_works_after(self) -> None:
+        chain = "x = " + "1+" * 100_000 + "1\n"
+        with pytest.raises(LimitExceeded, match="MAX_OPERATORS_PER_STATEMENT"):
+            parse_python(chain, "main.py")
+        # Nothing reached ast, so this thread's parser state is intact for ordinary code.
+        assert parse_python("y = 1 + 2 * 3\n").body
+        assert parse_python("s = 'a' + '+-' * 900\n").body  # operators inside strings do not count
+
     async def test_a_nested_bracket_answer_is_refused_by_the_json_depth_cap(self, tmp_path: Path) -> None:
         store = Store(tmp_path / "s.db")
         async with Client(build_server(store)) as client:
@@ -483,7 +494,7 @@ class TestBoundedWork:
                 raise AssertionError("run_pipeline did not finish in 5 calls")
             for code, cap in [
                 ("x = " + "[" * 150 + "]" * 150 + "\n", "MAX_CODE_DEPTH"),
-                ("x = " + "1+" * 100_000 + "1\n", "nests too deeply to compile"),
+                ("x = " + "1+" * 100_000 + "1\n", "MAX_OPERATORS_PER_STATEMENT"),
                 (
                     "".join(" " * i + f"if x{i}:\n" for i in range(120)) + " " * 120 + "pass\n",
                     "MAX_CODE_DEPTH",

@@ -14,7 +14,7 @@ import posixpath
 from dataclasses import dataclass, field
 
 from papercoder_mcp.errors import LimitExceeded
-from papercoder_mcp.limits import check_python
+from papercoder_mcp.limits import parse_python
 from papercoder_mcp.verify.models import Finding
 
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
@@ -91,8 +91,7 @@ class RepoIndex:
 
     def _parse(self, path: str, source: str) -> ast.Module | None:
         try:
-            check_python(source, path)
-            tree = ast.parse(source, filename=path)
+            tree = parse_python(source, path, filename=path)
             # compile() also runs the symbol-table checks ast.parse skips ('return' outside a function,
             # misplaced nonlocal); it creates a code object but runs nothing.
             compile(tree, path, "exec", dont_inherit=True)

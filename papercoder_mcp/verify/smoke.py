@@ -25,6 +25,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from pydantic import BaseModel
 
+from papercoder_mcp.errors import LimitExceeded
+from papercoder_mcp.limits import parse_python
 from papercoder_mcp.paths import safe_join
 from papercoder_mcp.store import canonical_hash
 from papercoder_mcp.verify.environments import (
@@ -365,8 +367,8 @@ def _imports(ctx: _Context, entry_point: str) -> None:
 def test_source(files: dict[str, str], path: str, name: str) -> str:
     """The source of test function `name` (class-qualified names allowed) in `path`, or ''."""
     try:
-        tree = ast.parse(files.get(path, ""))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # absurd nesting is no test source
+        tree = parse_python(files.get(path, ""), path)
+    except (SyntaxError, LimitExceeded):  # absurd nesting is no test source
         return ""
     wanted = name.split("[", 1)[0]
     for node in ast.walk(tree):

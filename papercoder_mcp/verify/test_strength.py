@@ -10,6 +10,9 @@ import ast
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from papercoder_mcp.errors import LimitExceeded
+from papercoder_mcp.limits import parse_python
+
 
 def is_test_file(path: str) -> bool:
     name = PurePosixPath(path).name
@@ -28,8 +31,8 @@ class Checks:
 def strength(source: str) -> Checks | None:
     """Test functions and real assertions in `source`; None when it does not parse."""
     try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # absurd nesting does not parse either
+        tree = parse_python(source)
+    except (SyntaxError, LimitExceeded):  # absurd nesting does not parse either
         return None
     tests = asserts = 0
     for node in ast.walk(tree):
