@@ -94,11 +94,44 @@ def is_test_module(path: str) -> bool:
     )
 
 
+def plan_items(plan: Plan) -> dict[str, str]:
+    """The plan's components (`C1`, ...) and experiments (`E1`, ...), by the id a design maps them by."""
+    items = {f"C{i}": c.name for i, c in enumerate(plan.methodology, 1)}
+    items.update({f"E{i}": e for i, e in enumerate(plan.experiments, 1)})
+    return items
+
+
+class PlannedItem(BaseModel):
+    """Where the design puts one component or experiment of the plan, or why it leaves it out."""
+
+    item: str = Field(description="the plan item's id: C1, C2, ... for components, E1, ... for experiments")
+    files: list[str] = Field(
+        default_factory=list, description="the planned files that implement it (none: say why in not_planned)"
+    )
+    how: str = Field("", description="the function, class or command of the entry point that runs it")
+    not_planned: str = Field("", description="why no file implements it (e.g. needs 64 GPUs); else empty")
+
+    @field_validator("item")
+    @classmethod
+    def _item_id(cls, v: str) -> str:
+        return v.strip().upper()
+
+    @field_validator("files")
+    @classmethod
+    def _files_norm(cls, v: list[str]) -> list[str]:
+        return [_repo_path(p) for p in v]
+
+
 class Architecture(BaseModel):
     """The software design: files, interfaces (classDiagram) and call flow (sequenceDiagram).
 
     The repository plans its own proof: test modules under `tests/` and a smoke mode of the
-    entry point, which later stages generate like any other file and verification runs."""
+    entry point, which later stages generate like any other file and verification runs.
+
+    It also reviews itself against the plan before any code is written: `plan_map` places every
+    component and experiment of the plan in the files that will implement it, or says why it is
+    left out. Validated against the plan it was designed from (context `plan`); designs stored
+    before the map existed load with an empty one."""
 
     implementation_approach: str
     files: list[FileSpec] = Field(
@@ -113,6 +146,11 @@ class Architecture(BaseModel):
     class_diagram: str = Field(description="mermaid classDiagram of the data structures and interfaces")
     sequence_diagram: str = Field(description="mermaid sequenceDiagram of the program call flow")
     open_questions: list[str] = Field(default_factory=list)
+    plan_map: list[PlannedItem] = Field(
+        default_factory=list,
+        description="every component (C1, ...) and experiment (E1, ...) of the plan, with the files that "
+        "implement it, or why none does",
+    )
 
     @field_validator("entry_point")
     @classmethod
@@ -148,7 +186,48 @@ class Architecture(BaseModel):
                 "invariants, loss values on toy inputs, the paper's equations on tiny cases)"
             )
         self._check_smoke_command()
+        self._check_plan_map(paths)
         return self
+
+    def _check_plan_map(self, paths: list[str]) -> None:
+        for planned in self.plan_map:
+            unknown = [p for p in planned.files if p not in paths]
+            if unknown:
+                raise ValueError(
+                    f"plan_map item {planned.item} names files that are not in files: {', '.join(unknown)}"
+                )
+            if not planned.files and not planned.not_planned.strip():
+                raise ValueError(
+                    f"plan_map item {planned.item} has no files: name the files that implement it, or say "
+                    "in not_planned why the repository leaves it out"
+                )
+
+    @model_validator(mode="after")
+    def _covers_plan(self, info: ValidationInfo) -> Architecture:
+        """Every item of the plan is placed (needs the plan: a stored design loads without it)."""
+        plan = (info.context or {}).get("plan")
+        if plan is None:
+            return self
+        items = plan_items(plan)
+        mapped = {p.item for p in self.plan_map}
+        unknown = sorted(mapped - set(items), key=_item_order)
+        if unknown:
+            raise ValueError(
+                f"plan_map names items the plan does not have: {', '.join(unknown)} (the plan's items are "
+                f"{', '.join(sorted(items, key=_item_order))})"
+            )
+        missing = [i for i in sorted(items, key=_item_order) if i not in mapped]
+        if missing:
+            listed = "; ".join(f"{i} ({items[i][:80]})" for i in missing)
+            raise ValueError(
+                f"plan_map leaves out {len(missing)} item(s) of the plan: {listed}. Place each in the files "
+                "that will implement it (add files where none fits), or say in not_planned why it is left out"
+            )
+        return self
+
+    def planned_for(self, path: str) -> list[PlannedItem]:
+        """The plan items this file implements, by the design."""
+        return [p for p in self.plan_map if path in p.files]
 
     def _check_smoke_command(self) -> None:
         example = f"e.g. 'python {self.entry_point} smoke'"
@@ -169,6 +248,10 @@ class Architecture(BaseModel):
     def smoke_argv(self) -> list[str]:
         """The smoke command's arguments after `python ENTRY` (or `python -m MODULE`)."""
         return split_command(self.smoke_command, self.entry_point) or []
+
+
+def _item_order(item: str) -> tuple[str, int]:
+    return (item[:1], int(item[1:]) if item[1:].isdigit() else 0)
 
 
 def _strip_mermaid_fence(text: str) -> str:
@@ -363,6 +446,9 @@ class CoverageItem(BaseModel):
         description="for a result: the exact command that reproduces it, e.g. 'python main.py eval --table 2'",
     )
     note: str = Field("", description="what is partial or missing, if anything")
+    plan_item: str = Field(
+        "", description="the design's plan_map id of this item (C1, E2, ...), if it has one"
+    )
 
     @field_validator("name")
     @classmethod

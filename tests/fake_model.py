@@ -97,6 +97,9 @@ class FakeModel:
     # Test files whose generated assertion is wrong (the test, not the code, must be repaired).
     wrong_tests: set[str] = field(default_factory=set)
     smoke_command: str = SMOKE_COMMAND
+    # The design places the paper's core layer (`core_layer`) in the core file, whose generated code
+    # leaves it out until it is repaired: only the coverage map against the code can see that.
+    coverage_gap: bool = False
 
     def __post_init__(self) -> None:
         self.files = with_a_test(self.files)
@@ -128,6 +131,14 @@ class FakeModel:
                     "class_diagram": "classDiagram\n" + classes,
                     "sequence_diagram": "sequenceDiagram\n    main->>trainer: train()",
                     "open_questions": [],
+                    "plan_map": [
+                        {"item": "C1", "files": [self.core_file()], "how": self.core_symbol()},
+                        {
+                            "item": "E1",
+                            "files": [self.entry_point],
+                            "how": f"python {self.entry_point} evaluate",
+                        },
+                    ],
                 }
             )
         if stage == "order_files":
@@ -167,7 +178,7 @@ class FakeModel:
             path = path_of(prompt)
             return f"```python\n{self.code_for(path, repaired=stage == 'repair_file')}```", None
         if stage == "check_coverage":
-            return self._json(self.coverage())
+            return self._json(self.coverage(prompt))
         if stage == "critique":
             return self._json(
                 {
@@ -179,16 +190,26 @@ class FakeModel:
             )
         raise AssertionError(f"fake model cannot answer a prompt of stage {stage!r}")
 
-    def coverage(self) -> dict[str, Any]:
-        core = next((p for p in self.files if not is_test(p) and p != self.entry_point), self.entry_point)
+    def core_file(self) -> str:
+        return next((p for p in self.files if not is_test(p) and p != self.entry_point), self.entry_point)
+
+    def core_symbol(self) -> str:
+        return "core_layer" if self.coverage_gap else module_fn(self.core_file())
+
+    def coverage(self, prompt: str = "") -> dict[str, Any]:
+        core = self.core_file()
+        # Mapped by what the code defines (the prompt's interface summary), as a model reads it.
+        written = not self.coverage_gap or "def core_layer" in prompt
         return {
             "items": [
                 {
                     "name": "core layer",
                     "kind": "component",
                     "paper_reference": "Section 1",
-                    "file": core,
-                    "symbol": module_fn(core),
+                    "file": core if written else "",
+                    "symbol": self.core_symbol() if written else "",
+                    "note": "" if written else "the core layer is not in the code",
+                    "plan_item": "C1",
                 },
                 {
                     "name": "Table 1: accuracy on the benchmark",
@@ -197,6 +218,7 @@ class FakeModel:
                     "file": self.entry_point,
                     "symbol": "main",
                     "command": f"python {self.entry_point} evaluate",
+                    "plan_item": "E1",
                 },
             ]
         }
@@ -212,6 +234,16 @@ class FakeModel:
         lines += ["", "", f"def {module_fn(path)}() -> int:", "    total = 1"]
         lines += [f"    total += {module_fn(d)}()" for d in deps]
         lines += [f"    total += {i}" for i in range(max(0, self.code_lines - 10 - len(deps)))]
+        if self.coverage_gap and path == self.core_file() and repaired:
+            lines += [
+                "    return total",
+                "",
+                "",
+                "def core_layer(x: float) -> float:",
+                "    return 2 * x",
+                "",
+            ]
+            return "\n".join(lines)
         if path == self.planted_bug and not repaired:
             lines += ["    if total < 0:", "        scale = 2", "    return total * scale", ""]
         else:

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from papercoder_mcp.models import CoverageReport
+from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.models import Architecture, CoverageReport
 from papercoder_mcp.pipeline.edits import edit_artifact
 from papercoder_mcp.pipeline.export import export_repo
-from papercoder_mcp.pipeline.orchestrator import run_pipeline
-from papercoder_mcp.stages import REPAIR_FILE, StageContext, check_coverage
-from papercoder_mcp.stages.check_coverage import defined_symbols
+from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
+from papercoder_mcp.stages import (
+    ANALYZE_FILE,
+    REPAIR_FILE,
+    StageContext,
+    check_coverage,
+    design_architecture,
+    inputs,
+    make_plan,
+    order_files,
+    write_config,
+)
+from papercoder_mcp.stages.check_coverage import current_report, defined_symbols
+from papercoder_mcp.stages.design_architecture import STAGE as DESIGN
 
-from fake_model import FakeSampler
+from fake_model import FakeModel, FakeSampler
 from pipeline_helpers import new_run
 
 pytestmark = pytest.mark.anyio
@@ -145,3 +158,121 @@ class TestInTheExport:
         result = export_repo(ctx.store, ctx.run_id, tmp_path / "out")
         assert any("coverage check is out of date" in w for w in result.warnings)
         assert "The coverage check is out of date" in (tmp_path / "out" / "README.md").read_text()
+
+
+def design(plan_map: list[dict[str, object]]) -> str:
+    arch = json.loads(FakeModel().answer("design_architecture", "")[0].split("\n", 1)[1].rsplit("```", 1)[0])
+    return json.dumps({**arch, "plan_map": plan_map})
+
+
+class TestTheDesignPlacesThePlan:
+    """Before any code is written, the design places every component and experiment of the plan."""
+
+    async def test_a_design_that_leaves_out_an_item_is_asked_again_with_what_it_missed(
+        self, tmp_path: Path
+    ) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        await make_plan(ctx)
+        sampler.overrides = [design([{"item": "C1", "files": ["model.py"]}])]
+        result = await design_architecture(ctx)
+        reask = sampler.history[-1].followups[-1].text
+        assert "plan_map leaves out 1 item(s) of the plan: E1 (Table 1)" in reask
+        arch = Architecture.model_validate_json(result.artifact.content)
+        assert {p.item for p in arch.plan_map} == {"C1", "E1"}  # the second answer places both
+        prompt = sampler.history[-1].prompt
+        assert "- C1: core layer" in prompt and "- E1: Table 1" in prompt
+
+    @pytest.mark.parametrize(
+        ("plan_map", "message"),
+        [
+            (
+                [{"item": "C1", "files": ["ghost.py"]}, {"item": "E1", "files": ["main.py"]}],
+                "plan_map item C1 names files that are not in files: ghost.py",
+            ),
+            (
+                [{"item": "C1", "files": ["model.py"]}, {"item": "E1"}],
+                "plan_map item E1 has no files: name the files that implement it, or say in not_planned why",
+            ),
+            (
+                [
+                    {"item": "C1", "files": ["model.py"]},
+                    {"item": "E1", "files": ["main.py"]},
+                    {"item": "E7", "files": ["main.py"]},
+                ],
+                "plan_map names items the plan does not have: E7 (the plan's items are C1, E1)",
+            ),
+        ],
+    )
+    async def test_what_a_plan_map_may_not_say(
+        self, tmp_path: Path, plan_map: list[dict[str, object]], message: str
+    ) -> None:
+        ctx = new_run(tmp_path, FakeSampler())
+        await make_plan(ctx)
+        with pytest.raises(ValidationFailed, match=re.escape(message)):
+            DESIGN.accept(ctx, "", design(plan_map), None)
+
+    async def test_an_item_left_out_with_a_reason_is_listed_as_not_implemented(self, tmp_path: Path) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        await make_plan(ctx)
+        left_out = "needs 64 TPUs for a month"
+        sampler.overrides = [
+            design([{"item": "C1", "files": ["model.py"]}, {"item": "E1", "not_planned": left_out}])
+        ]
+        await design_architecture(ctx)
+        assert inputs.architecture(ctx).planned_for("model.py")[0].item == "C1"
+        # The analysis of the file the design placed C1 in is told to implement it.
+        await order_files(ctx)
+        await write_config(ctx)
+        assert "What of the plan it implements, by the design's plan_map: C1 (core layer)" in (
+            ANALYZE_FILE.prepare(ctx, "model.py").request.prompt
+        )
+
+    def test_a_stored_design_without_a_map_still_loads(self) -> None:
+        arch = json.loads(design([]))
+        del arch["plan_map"]
+        assert Architecture.model_validate(arch).plan_map == []
+
+
+class TestCoverageFeedsTheRepairLoop:
+    async def test_a_component_the_design_placed_but_the_code_lacks_is_repaired(self, tmp_path: Path) -> None:
+        sampler = FakeSampler(fake=FakeModel(coverage_gap=True))
+        ctx = new_run(tmp_path, sampler)
+        result = await run_pipeline(ctx.store, ctx.run_id, sampler)
+        assert result.status == "verified", result.message
+        stages = [r.stage for r in sampler.history]
+        assert stages.count("check_coverage") == 2 and stages.count("repair_file") == 1
+        repair = next(r for r in sampler.history if r.stage == "repair_file")
+        assert "`utils.py`" in repair.prompt
+        assert "the design places it in utils.py (core_layer), but the code does not implement it" in (
+            repair.prompt
+        )
+        report = current_report(ctx)
+        assert report is not None and report.missing() == []
+        assert "def core_layer" in ctx.store.get_artifact(ctx.run_id, "code", "utils.py").content
+        # A resumed run pays for nothing again.
+        before = len(sampler.history)
+        assert (await run_pipeline(ctx.store, ctx.run_id, sampler)).status == "verified"
+        assert len(sampler.history) == before
+
+    async def test_a_repair_that_changes_nothing_ends_the_round(self, tmp_path: Path) -> None:
+        class Stubborn(FakeModel):
+            def code_for(self, path: str, *, repaired: bool = False) -> str:
+                return super().code_for(path, repaired=False)  # the repair never adds the layer
+
+        sampler = FakeSampler(fake=Stubborn(coverage_gap=True))
+        ctx = new_run(tmp_path, sampler)
+        result = await run_pipeline(ctx.store, ctx.run_id, sampler)
+        assert result.status == "verified", result.message  # the code runs; the gap is reported
+        stages = [r.stage for r in sampler.history]
+        assert stages.count("check_coverage") == 1 and stages.count("repair_file") == 1
+        export_repo(ctx.store, ctx.run_id, tmp_path / "out", allow_findings=True)
+        readme = (tmp_path / "out" / "README.md").read_text()
+        assert "core layer (Section 1): the core layer is not in the code" in readme
+
+    async def test_no_repair_rounds_means_no_coverage_repairs(self, tmp_path: Path) -> None:
+        sampler = FakeSampler(fake=FakeModel(coverage_gap=True))
+        ctx = new_run(tmp_path, sampler)
+        await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(repair_rounds=0))
+        assert "repair_file" not in [r.stage for r in sampler.history]

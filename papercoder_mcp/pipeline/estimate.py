@@ -170,11 +170,18 @@ def estimate_run(
         # A repair prompt: the shared prefix, the file, its findings and its dependencies' interfaces.
         tail = estimate_tokens(prompts.load("repair_file")) + out["generate_file"] + DEP_CODE_TOKENS
         repair_usd = _cost(model, tail, shared, 0, out["generate_file"])
-        worst = repair_usd * n * repair_rounds if repair_usd is not None else None
+        coverage_usd = next((c.cost_usd for c in calls if c.stage == "check_coverage"), None)
+        # Plus one coverage round: repairs of what the coverage map finds missing, and a second map.
+        worst = (
+            repair_usd * n * (repair_rounds + 1) + coverage_usd
+            if repair_usd is not None and coverage_usd is not None
+            else None
+        )
         note = (
             f"Not in the total: verification repairs, one call per file with findings "
-            f"(about {_usd(repair_usd)} each), in up to {repair_rounds} round(s); "
-            f"at most {_usd(worst)} if all {n} files needed every round."
+            f"(about {_usd(repair_usd)} each), in up to {repair_rounds} round(s), and one round of "
+            f"coverage repairs with a second coverage map; at most {_usd(worst)} if all {n} files "
+            "needed every round."
         )
     return CostEstimate(
         model=model,

@@ -40,12 +40,14 @@ from papercoder_mcp.stages import (
     CHECK_COVERAGE,
     GENERATE_FILE,
     PLANNING_STAGES,
+    REPAIR_FILE,
     Stage,
     StageContext,
     StageResult,
 )
 from papercoder_mcp.stages.base import StageSettings, run_stage
-from papercoder_mcp.stages.inputs import file_order
+from papercoder_mcp.stages.check_coverage import coverage_findings, current_report
+from papercoder_mcp.stages.inputs import architecture, file_order
 from papercoder_mcp.stages.refine import refine
 from papercoder_mcp.store import Store
 
@@ -88,6 +90,9 @@ class PipelineOptions(BaseModel):
         False, description="also install the requirements and run the tests and the smoke mode in the sandbox"
     )
     unsandboxed: bool = Field(False, description="run them without the sandbox (only where none works)")
+    coverage_rounds: int = Field(
+        1, ge=0, description="rounds of repairing what the coverage map finds missing from the planned files"
+    )
 
 
 # verified: complete by the one definition; unverified: generated, verification not asked for;
@@ -242,8 +247,38 @@ async def run_pipeline(
         await _verify(ctx, tracker, options)
     if planned and _all_ok(tracker):
         # After verification and its repairs, so the map is of the code that will be exported.
-        await tracker.step(CHECK_COVERAGE, ctx)
+        await _cover(ctx, tracker, options)
     return await _finish(store, run_id, tracker, options)
+
+
+async def _cover(ctx: StageContext, tracker: _Tracker, options: PipelineOptions) -> None:
+    """Map the paper onto the code; what the design placed in a file but the code lacks is repaired,
+    verified again and mapped again, for at most `coverage_rounds` rounds (none without repairs).
+
+    The round count is the number of coverage maps the run has made, so a run resumed after a
+    deferred repair (a handoff, a client round) goes on where it stood and never loops; a round whose
+    repairs change no file ends it too."""
+    rounds = min(options.coverage_rounds, options.repair_rounds) if options.verify else 0
+    for _ in range(rounds + 1):
+        if await tracker.step(CHECK_COVERAGE, ctx) is None or tracker.stop_new_calls:
+            return
+        report = current_report(ctx)
+        if report is None or len(ctx.store.history(ctx.run_id, CHECK_COVERAGE.kind)) > rounds:
+            return
+        order = file_order(ctx).order
+        targets = sorted({f.file for f in coverage_findings(report, architecture(ctx), order)})
+        if not targets:
+            return
+        before = {p: ctx.store.get_artifact(ctx.run_id, "code", p).content for p in targets}
+        for path in targets:
+            await tracker.step(REPAIR_FILE, ctx, path)
+        if not _all_ok(tracker):
+            return  # a repair waits for an answer, hit the budget, or failed
+        await _verify(ctx, tracker, options)  # a repair stores a new version, even of the same code
+        if not _all_ok(tracker):
+            return
+        if all(ctx.store.get_artifact(ctx.run_id, "code", p).content == before[p] for p in targets):
+            return  # the repairs changed nothing: mapping again would find the same
 
 
 def _all_ok(tracker: _Tracker) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import StageError, ValidationFailed
+from papercoder_mcp.models import plan_items
 from papercoder_mcp.paths import normalize_repo_path
 from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import inputs
@@ -32,6 +33,11 @@ class AnalyzeFile(Stage):
 
     def build_request(self, ctx: StageContext, key: str, guidance: str) -> SampleRequest:
         _, task = file_task_or_error(ctx, key, self.name)
+        items = plan_items(inputs.plan(ctx))
+        implements = [
+            f"{p.item} ({items.get(p.item, '?')})" + (f": {p.how}" if p.how else "")
+            for p in inputs.architecture(ctx).planned_for(task.path)
+        ]
         return SampleRequest(
             stage=self.name,
             system="",
@@ -42,6 +48,7 @@ class AnalyzeFile(Stage):
                 purpose=task.purpose,
                 logic=task.logic,
                 depends_on=", ".join(task.depends_on) or "none",
+                implements="; ".join(implements) or "nothing named (see its purpose)",
                 guidance=guidance_block(guidance),
             ),
         )

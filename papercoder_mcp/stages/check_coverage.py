@@ -19,9 +19,18 @@ from pydantic import ValidationError
 
 from papercoder_mcp import prompts
 from papercoder_mcp.entry_point import EntryPointCli, read_cli, split_command
-from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.errors import LimitExceeded, ValidationFailed
 from papercoder_mcp.interfaces import repository_summary
-from papercoder_mcp.models import Architecture, CheckedItem, Coverage, CoverageItem, CoverageReport
+from papercoder_mcp.limits import parse_python
+from papercoder_mcp.models import (
+    Architecture,
+    CheckedItem,
+    Coverage,
+    CoverageItem,
+    CoverageReport,
+    is_test_module,
+    plan_items,
+)
 from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import inputs
 from papercoder_mcp.stages.answers import extract_json
@@ -36,8 +45,8 @@ COVERAGE_SUMMARY_CHARS = 30_000
 def defined_symbols(source: str) -> set[str]:
     """Top-level functions, classes and assigned names, and `Class.method` for every method."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError:
+        tree = parse_python(source)
+    except (SyntaxError, LimitExceeded):
         return set()
     names: set[str] = set()
     for node in tree.body:
@@ -90,24 +99,32 @@ def check_coverage_map(coverage: Coverage, files: dict[str, str], arch: Architec
     return CoverageReport(items=[check_item(i, files, arch, cli) for i in coverage.items])
 
 
-def coverage_findings(report: CoverageReport, entry_point: str, files: Collection[str]) -> list[Finding]:
-    """Repair work: items mapped to a missing symbol of an existing file (that file's), or to a command
-    the CLI lacks (the entry point's). An item mapped to a file that does not exist is only reported:
-    no file repair can add it."""
+def coverage_findings(report: CoverageReport, arch: Architecture, files: Collection[str]) -> list[Finding]:
+    """Repair work: items mapped to a missing symbol of an existing file (that file's), to a command
+    the CLI lacks (the entry point's), and items the design placed in a file that the code does not
+    implement (that file's, the first planned one that is not a test). An item mapped to a file that
+    does not exist, and not placed by the design, is only reported: no file repair can add it."""
+    planned = {p.item: p for p in arch.plan_map}
     findings = []
     for item in report.items:
-        if item.status != "not_found" or item.file not in files:
-            continue
-        target = entry_point if item.problem.startswith("`") else item.file
         ref = f" ({item.paper_reference})" if item.paper_reference else ""
-        findings.append(
-            Finding(
-                file=target,
-                kind="not_implemented",
-                severity="warning",
-                message=f"{item.name}{ref} is mapped to code that does not exist: {item.problem}",
+        if item.status == "not_found" and item.file in files:
+            target = arch.entry_point if item.problem.startswith("`") else item.file
+            message = f"{item.name}{ref} is mapped to code that does not exist: {item.problem}"
+        elif item.status != "implemented" and item.plan_item.upper() in planned:
+            place = planned[item.plan_item.upper()]
+            homes = [f for f in place.files if f in files and not is_test_module(f)]
+            if not homes:
+                continue
+            target = homes[0]
+            how = f" ({place.how})" if place.how else ""
+            message = (
+                f"{item.name}{ref}: the design places it in {', '.join(place.files)}{how}, but the code does "
+                f"not implement it: {item.problem or item.note or 'no code found'}"
             )
-        )
+        else:
+            continue
+        findings.append(Finding(file=target, kind="not_implemented", severity="warning", message=message))
     return findings
 
 
@@ -123,6 +140,17 @@ class CheckCoverage(StructuredStage):
 
     def build_request(self, ctx: StageContext, key: str, guidance: str) -> SampleRequest:
         files = repository_files(ctx, self.name)
+        arch = inputs.architecture(ctx, needed_by=self.name)
+        items = plan_items(inputs.plan(ctx))
+        placed = "\n".join(
+            f"- {p.item}: {items.get(p.item, '?')} -> "
+            + (
+                ", ".join(p.files) + (f" ({p.how})" if p.how else "")
+                if p.files
+                else f"not planned: {p.not_planned}"
+            )
+            for p in arch.plan_map
+        )
         return SampleRequest(
             stage=self.name,
             system="",
@@ -130,6 +158,7 @@ class CheckCoverage(StructuredStage):
             prompt=prompts.render(
                 "check_coverage",
                 repository=repository_summary(files, list(files), limit=COVERAGE_SUMMARY_CHARS),
+                placed=placed or "(this design has no plan map)",
                 schema=self.schema_text(),
                 guidance=guidance_block(guidance),
             ),
@@ -146,7 +175,7 @@ class CheckCoverage(StructuredStage):
             raise ValidationFailed("the coverage map does not validate: " + "; ".join(msgs), msgs) from exc
         arch = inputs.architecture(ctx, needed_by=self.name)
         report = check_coverage_map(coverage, repository_files(ctx, self.name), arch)
-        findings = coverage_findings(report, arch.entry_point, inputs.file_order(ctx).order)
+        findings = coverage_findings(report, arch, inputs.file_order(ctx).order)
         return Accepted(
             content=report.model_dump_json(indent=2),
             format="json",

@@ -83,7 +83,7 @@ def _coverage_findings(ctx: StageContext) -> list[Finding]:
     report = current_report(ctx)
     if report is None:
         return []
-    return coverage_findings(report, inputs.architecture(ctx).entry_point, inputs.file_order(ctx).order)
+    return coverage_findings(report, inputs.architecture(ctx), inputs.file_order(ctx).order)
 
 
 class RepairFile(Stage):
