@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import threading
 from typing import Any
 
 import yaml
@@ -170,11 +171,19 @@ def check_python(code: str, what: str) -> None:
         )
 
 
+# CPython 3.11 keeps the AST constructor's recursion depth in interpreter-wide state, so two threads
+# converting ASTs at once (stages and verification run in worker threads) can fail with a spurious
+# "SystemError: AST constructor recursion depth mismatch" (cpython gh-106905). Every conversion
+# between source, C and Python ASTs here holds this lock; each takes milliseconds.
+AST_LOCK = threading.Lock()
+
+
 def parse_python(code: str, what: str = "the code", filename: str = "<unknown>") -> ast.Module:
     """`ast.parse` behind the caps: raises SyntaxError, or LimitExceeded for what no parser should see."""
     check_python(code, what)
     try:
-        return ast.parse(code, filename=filename)
+        with AST_LOCK:
+            return ast.parse(code, filename=filename)
     except (RecursionError, MemoryError, SystemError) as exc:  # the caps should make this unreachable
         raise LimitExceeded(f"{what} is too deeply nested to parse: {exc}") from exc
     except ValueError as exc:  # NUL bytes

@@ -11,7 +11,7 @@ import yaml
 from papercoder_mcp import prompts
 from papercoder_mcp.errors import LimitExceeded, ValidationFailed
 from papercoder_mcp.interfaces import repository_summary
-from papercoder_mcp.limits import check_python, load_json, load_yaml
+from papercoder_mcp.limits import AST_LOCK, check_python, load_json, load_yaml
 from papercoder_mcp.models import Architecture, is_test_module
 from papercoder_mcp.paths import normalize_repo_path
 from papercoder_mcp.requirements import requirements_problems
@@ -43,7 +43,8 @@ def check_source(path: str, code: str) -> list[str]:
     try:
         if lang == "python":
             check_python(code, path)
-            compile(code, path, "exec", dont_inherit=True)
+            with AST_LOCK:
+                compile(code, path, "exec", dont_inherit=True)
         elif lang == "json":
             load_json(code, path)
         elif lang == "yaml":

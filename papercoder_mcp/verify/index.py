@@ -14,7 +14,7 @@ import posixpath
 from dataclasses import dataclass, field
 
 from papercoder_mcp.errors import LimitExceeded
-from papercoder_mcp.limits import parse_python
+from papercoder_mcp.limits import AST_LOCK, parse_python
 from papercoder_mcp.verify.models import Finding
 
 _IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
@@ -94,7 +94,8 @@ class RepoIndex:
             tree = parse_python(source, path, filename=path)
             # compile() also runs the symbol-table checks ast.parse skips ('return' outside a function,
             # misplaced nonlocal); it creates a code object but runs nothing.
-            compile(tree, path, "exec", dont_inherit=True)
+            with AST_LOCK:
+                compile(tree, path, "exec", dont_inherit=True)
         except SyntaxError as exc:
             self.syntax_findings.append(
                 Finding(
