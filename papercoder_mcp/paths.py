@@ -13,7 +13,10 @@ The rules, and why:
 - no two paths that differ only in case (`Main.py`, `main.py`): one overwrites the other on
   macOS and Windows;
 - no file that is also a folder (`a.py` and `a.py/b.py`): the tree cannot be written;
-- bounded component length, total length and depth: a 2,500-level path is not a repository.
+- bounded component length, total length and depth: a 2,500-level path is not a repository;
+- no Windows device name as a component (`con`, `aux.py`, `lpt1.txt`: the stem before the first
+  dot, any case), none of `<>:"|?*`, and no component ending in a dot or space: a clone of such a
+  repository fails or writes to a device on Windows.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 # Unicode categories no file name needs: controls, format (bidi overrides, zero-width), private use,
 # surrogates, line and paragraph separators.
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
+_WINDOWS_DEVICES = frozenset(
+    {"con", "prn", "aux", "nul", "conin$", "conout$"}
+    | {f"{d}{n}" for d in ("com", "lpt") for n in [*"123456789", "¹", "²", "³"]}
+)
+_WINDOWS_FORBIDDEN = frozenset('<>:"|?*')
 
 
 def _shown(path: str) -> str:
@@ -95,7 +103,24 @@ def normalize_repo_path(path: str) -> str:
                 f"file path {shown} has a {part!r} component; nothing may be written into or as a .git "
                 "(git would obey it)"
             )
+        _check_portable(part, shown)
     return norm
+
+
+def _check_portable(part: str, shown: str) -> None:
+    """A name every platform can hold: Windows refuses these, or opens a device instead."""
+    if part.split(".", 1)[0].rstrip(" ").lower() in _WINDOWS_DEVICES:
+        raise UnsafePath(
+            f"file path {shown} has a {part!r} component, a Windows device name (CON, PRN, AUX, NUL, "
+            "COM1-9, LPT1-9, with any extension); choose another name"
+        )
+    bad = sorted(set(part) & _WINDOWS_FORBIDDEN)
+    if bad:
+        raise UnsafePath(
+            f"file path {shown} contains {' '.join(bad)}, which Windows does not allow in file names"
+        )
+    if part.endswith((".", " ")):
+        raise UnsafePath(f"file path {shown} has a component ending in a dot or space ({part!r})")
 
 
 def check_path_set(paths: Iterable[str]) -> None:

@@ -23,6 +23,9 @@ class TestAccepted:
             "git/notes.md",
             "données/modèle.py",
             "with space.py",
+            "console.py",  # a device name is the whole stem, not a prefix
+            "auxiliary/loss.py",
+            "com10.py",
         ],
     )
     def test_ordinary_paths_pass_unchanged(self, path: str) -> None:
@@ -48,6 +51,24 @@ class TestRefusedTogether:
         for path in [".git", "x/.Git/y", ".git./config", "a/.GIT /b"]:
             with pytest.raises(UnsafePath, match=r"\.git"):
                 normalize_repo_path(path)
+
+
+class TestPortable:
+    @pytest.mark.parametrize(
+        ("path", "rule"),
+        [
+            ("aux.py", "Windows device name"),
+            ("src/CON", "Windows device name"),
+            ("data/lpt1.txt", "Windows device name"),
+            ("Nul.tar.gz", "Windows device name"),
+            ("x?.py", "Windows does not allow"),
+            ('a"b.py', "Windows does not allow"),
+            ("dir./a.py", "ending in a dot or space"),
+        ],
+    )
+    def test_names_windows_cannot_hold_are_refused(self, path: str, rule: str) -> None:
+        with pytest.raises(UnsafePath, match=rule):
+            normalize_repo_path(path)
 
 
 class TestNestingScans:
