@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from papercoder_mcp.cli import app
 from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
 from papercoder_mcp.pipeline.repair import verify_and_repair, verify_and_store
+from papercoder_mcp.pipeline.status import run_status
 from papercoder_mcp.server.build import build_server
 from papercoder_mcp.stages import REPAIR_FILE, run_stage
 from papercoder_mcp.store import Store
@@ -23,6 +24,7 @@ from papercoder_mcp.verify.models import Verification
 from papercoder_mcp.verify.sandbox import _bwrap_works
 
 from fake_model import DEFAULT_FILES, FakeModel, FakeSampler, stage_of
+from mcp_helpers import ModelCallback
 from pipeline_helpers import new_run
 
 pytestmark = [
@@ -45,6 +47,9 @@ class TestPlantedRuntimeBug:
         ctx = new_run(tmp_path, sampler)
         result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(smoke=False))
         assert result.status == "verified"  # this is the blind spot executed verification closes
+        # ... and the status says so: nothing claims the code ran.
+        assert "the tests and smoke mode have not run" in result.message
+        assert run_status(ctx.store, ctx.run_id).executed is False
         assert "scale" in ctx.store.get_artifact(ctx.run_id, "code", "trainer.py").content
 
     async def test_smoke_run_catches_it_and_the_repair_loop_fixes_it(self, tmp_path: Path) -> None:
@@ -52,6 +57,8 @@ class TestPlantedRuntimeBug:
         ctx = new_run(tmp_path, sampler)
         result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(smoke=True))
         assert result.status == "verified", result.message
+        assert "ran in the sandbox and passed" in result.message
+        assert run_status(ctx.store, ctx.run_id).executed is True
 
         repairs = [r for r in sampler.history if stage_of(r.prompt) == "repair_file"]
         # Only the file at fault is repaired (the innermost project frame), with the real traceback
@@ -178,6 +185,25 @@ class TestThroughMcp:
             assert again["passed"] is True and again["smoke"]["tests_passed"] == 2  # with tests/test_model.py
             report = tool_data(await client.call_tool("get_run", {"run_id": run_id}))
             assert report["complete"] is True
+
+
+class TestRunPipelineRunsTheCode:
+    async def test_run_pipeline_with_smoke_catches_and_repairs_the_runtime_bug(self, tmp_path: Path) -> None:
+        fake = FakeModel(files=dict(WITH_TESTS), planted_bug="trainer.py", smoke_mode=True)
+        ctx = new_run(tmp_path)
+        async with Client(build_server(ctx.store), sampling_callback=ModelCallback(fake)) as client:
+            for _ in range(5):
+                done = tool_data(
+                    await client.call_tool("run_pipeline", {"run_id": ctx.run_id, "smoke": True})
+                )
+                if done["status"] != "partial":
+                    break
+            assert done["status"] == "verified", done["message"]
+            assert "ran in the sandbox and passed" in done["message"]
+            report = tool_data(await client.call_tool("get_run", {"run_id": ctx.run_id}))
+            assert report["complete"] is True and report["executed"] is True
+        history = ctx.store.history(ctx.run_id, "code", "trainer.py")
+        assert [a.metadata.get("repair", False) for a in history] == [False, True]
 
 
 def tool_data(result: CallToolResult) -> dict:  # type: ignore[type-arg]

@@ -361,7 +361,7 @@ class TestRequirements:
 
 class TestShellQuoting:
     async def test_the_entry_point_is_quoted_in_reproduce_sh_and_the_readme(self, tmp_path: Path) -> None:
-        entry = 'run $(touch pwned) "$(touch pwned2)";x.py'
+        entry = "run $(touch pwned) '$(touch pwned2)';x.py"  # a single quote breaks naive quoting
 
         class HostileEntry(FakeModel):
             def code_for(self, path: str, repaired: bool = False) -> str:

@@ -54,7 +54,7 @@ async def evaluate_repo(
 
     judge: critiques by severity and a 1-5 correctness score, `samples` times. rubric: each requirement
     of a PaperBench rubric's categories graded 0/1 with `path:line` evidence (checked) into a weighted
-    coverage percent. Stored with sampler, model and rubric subset at .../evaluation/judge (or /rubric).
+    coverage percent.
     Handoff: answer each with submit_artifact, then call evaluate_repo again with the same arguments.
     """
     req = EvalRequest(

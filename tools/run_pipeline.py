@@ -35,6 +35,7 @@ async def run_pipeline(
     refine: Annotated[
         bool, Field(description="critique and improve plan, design, file order, config and analyses first")
     ] = False,
+    smoke: Annotated[bool, Field(description="also run the tests and smoke mode in the sandbox")] = False,
 ) -> PipelineToolResult | InputRequiredResult:
     """Run every remaining step: plan, architecture, file order, config, analyses, code, verification
     and repairs, the same way for every model source.
@@ -52,4 +53,5 @@ async def run_pipeline(
             max_cost_usd=max_cost_usd,
             include_context=include_context,
             refine=refine,
+            smoke=smoke,
         )

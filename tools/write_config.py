@@ -22,7 +22,7 @@ async def write_config(
     force: Force = False,
     include_context: IncludeContext = False,
 ) -> StageToolResult | InputRequiredResult:
-    """Write config.yaml with the paper's hyperparameters and settings only (unknown values null).
+    """Write config.yaml: the paper's values, marked defaults, null only for what the user supplies.
 
     Call it after order_files. Next: analyze_file for every file, or run_pipeline for the rest.
     """

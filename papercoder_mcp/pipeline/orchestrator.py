@@ -374,7 +374,11 @@ async def _finish(store: Store, run_id: str, tracker: _Tracker, options: Pipelin
     status: RunOutcome
     if status_now.complete:
         status = "verified"
-        message = "every step is done and fresh and verification passed"
+        message = "every step is done and fresh and verification passed" + (
+            "; its tests and smoke mode ran in the sandbox and passed"
+            if status_now.executed
+            else " (static checks: the tests and smoke mode have not run; verify with smoke runs them)"
+        )
     elif waiting:
         status = "partial" if how == ["later"] else "needs_input"
         message = (

@@ -52,6 +52,9 @@ class RunStatus(BaseModel):
     complete: bool = Field(
         description="every step done and fresh and the current verification passed: the repository can be exported"
     )
+    executed: bool = Field(
+        False, description="the current verification ran the tests and smoke mode, and they passed"
+    )
     steps: list[Step]
     files: list[str] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list, description="why the run is not complete, step by step")
@@ -71,6 +74,13 @@ def _step(stage: Stage, ctx: StageContext, key: str = "") -> Step:
         version=art.version,
         warnings=list(art.metadata.get("warnings", [])),
     )
+
+
+def executed(store: Store, run_id: str) -> bool:
+    """The verification of the files as they are now ran their tests and smoke mode, and passed."""
+    found = checks.current(store, run_id)
+    smoke = found.verification.smoke if found is not None else None
+    return bool(smoke and smoke.ran and smoke.installed and found and found.verification.passed)
 
 
 def _verify_step(store: Store, run_id: str) -> tuple[Step, list[str]]:
@@ -116,6 +126,7 @@ def run_status(store: Store, run_id: str) -> RunStatus:
         title=run.title,
         status=run.status,
         complete=generated and not problems,
+        executed=generated and not problems and executed(store, run_id),
         steps=steps,
         files=files,
         problems=problems,

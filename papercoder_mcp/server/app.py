@@ -326,6 +326,7 @@ async def drive_pipeline(
     max_cost_usd: float | None = None,
     include_context: bool = False,
     refine: bool = False,
+    smoke: bool = False,
 ) -> PipelineToolResult | InputRequiredResult:
     """Run (or continue) every step of a run with the one scheduler; return when verified or when work
     must go back to the caller (a round of questions, handoffs, or a partial result to continue)."""
@@ -342,7 +343,9 @@ async def drive_pipeline(
         if route == "rounds":
             take_answers(app, ctx, run_id)
         chosen = sampler_for(app, ctx, route, run_id, note, deadline=True)
-        options = PipelineOptions(concurrency=concurrency, max_cost_usd=max_cost_usd, refine=refine)
+        options = PipelineOptions(
+            concurrency=concurrency, max_cost_usd=max_cost_usd, refine=refine, smoke=smoke
+        )
         result = await run_pipeline(
             app.store, run_id, chosen, options, _progress_reporter(app, ctx, route, run_id)
         )
