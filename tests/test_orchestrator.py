@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import anyio
@@ -131,3 +132,20 @@ class TestResume:
         assert result.total_cost_usd <= 0.12
         assert any(s.state == "budget" for s in result.steps)
         assert "raise the budget" in result.message
+
+
+class TestAnUnreadableDesign:
+    async def test_a_design_stored_before_its_rules_names_itself_as_the_next_step(self, tmp_path: Path) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        await run_pipeline(ctx.store, ctx.run_id, sampler)
+        arch = json.loads(ctx.store.get_artifact(ctx.run_id, "architecture").content)
+        del arch["smoke_command"]  # as designs were stored before the smoke mode was required
+        current = ctx.store.get_artifact(ctx.run_id, "architecture")
+        ctx.store.put_artifact(
+            ctx.run_id, "architecture", json.dumps(arch), format="json", input_hash=current.input_hash
+        )
+        status = run_status(ctx.store, ctx.run_id)
+        assert status.complete is False
+        assert status.next_step == "design_architecture()"  # not order_files(), which is done
+        assert any("the stored architecture (version 2)" in p and "smoke_command" in p for p in status.problems)

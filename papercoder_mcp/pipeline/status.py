@@ -22,12 +22,14 @@ from papercoder_mcp.pipeline import verification as checks
 from papercoder_mcp.stages import (
     ANALYZE_FILE,
     CHECK_COVERAGE,
+    DESIGN_ARCHITECTURE,
     GENERATE_FILE,
+    ORDER_FILES,
     PLANNING_STAGES,
     Stage,
     StageContext,
 )
-from papercoder_mcp.stages.inputs import file_order
+from papercoder_mcp.stages.inputs import architecture, file_order
 from papercoder_mcp.store import Store
 
 StepStatus = Literal["done", "stale", "missing", "failed"]
@@ -102,12 +104,21 @@ def run_status(store: Store, run_id: str) -> RunStatus:
     steps = [_step(stage, ctx) for stage in PLANNING_STAGES]
     files: list[str] = []
     generation: list[str] = []
-    if all(s.status == "done" for s in steps[:3]):
+    unreadable: tuple[str, str] | None = None  # (stage to redo, why) when a stored design cannot load
+    # A design or file order stored before a rule it now breaks is done by its hash, yet cannot load.
+    for done, stage, load in (
+        (steps[1], DESIGN_ARCHITECTURE, architecture),
+        (steps[2], ORDER_FILES, file_order),
+    ):
+        if done.status != "done" or unreadable is not None:
+            break
         try:
-            order = file_order(ctx)
-            files, generation = order.order, order.generation_order()
-        except PaperCoderError:
-            files = []
+            load(ctx)
+        except PaperCoderError as exc:
+            unreadable = (stage.name, str(exc))
+    if unreadable is None and all(s.status == "done" for s in steps[:3]):
+        order = file_order(ctx)
+        files, generation = order.order, order.generation_order()
     steps += [_step(ANALYZE_FILE, ctx, path) for path in files]
     steps += [_step(GENERATE_FILE, ctx, path) for path in generation]
     generated = bool(files) and all(s.status == "done" for s in steps)
@@ -119,7 +130,9 @@ def run_status(store: Store, run_id: str) -> RunStatus:
     problems = [
         f"{s.stage}{' ' + s.key if s.key else ''}: {s.status}" for s in steps if s.status != "done"
     ] + [f"verification error: {e}" for e in errors]
-    if not files:
+    if unreadable is not None:
+        problems.append(unreadable[1])
+    elif not files:
         problems.append("the file order is not done yet")
     return RunStatus(
         run_id=run_id,
@@ -131,7 +144,7 @@ def run_status(store: Store, run_id: str) -> RunStatus:
         files=files,
         problems=problems,
         cost_usd=store.total_cost(run_id),
-        next_step=_next(steps, files, store, run_id),
+        next_step=f"{unreadable[0]}()" if unreadable else _next(steps, files, store, run_id),
     )
 
 
