@@ -474,13 +474,14 @@ class Coverage(BaseModel):
     items: list[CoverageItem] = Field(min_length=1)
 
 
-CoverageStatus = Literal["implemented", "not_implemented", "not_found"]
+CoverageStatus = Literal["implemented", "not_implemented", "not_found", "unused"]
 
 
 class CheckedItem(CoverageItem):
     status: CoverageStatus = Field(
         description="implemented: the file and symbol exist (and the command parses); not_implemented: the "
-        "map names no code; not_found: the named code or command does not exist"
+        "map names no code; not_found: the named code or command does not exist; unused: it exists but no "
+        "code outside the tests uses it, so no command runs it"
     )
     problem: str = ""
 

@@ -236,6 +236,7 @@ class FakeModel:
         lines += [f"    total += {i}" for i in range(max(0, self.code_lines - 10 - len(deps)))]
         if self.coverage_gap and path == self.core_file() and repaired:
             lines += [
+                "    total += int(core_layer(0.5))",
                 "    return total",
                 "",
                 "",

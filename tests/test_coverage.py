@@ -104,6 +104,32 @@ class TestCheckedAgainstTheCode:
             "trainer.py",
         ]  # not ghost.py: no such file
 
+    async def test_code_that_nothing_uses_is_not_counted_as_implemented(self, tmp_path: Path) -> None:
+        ctx, sampler = await finished(tmp_path)
+        evaluation = ctx.store.get_artifact(ctx.run_id, "code", "evaluation.py").content
+        edit_artifact(
+            ctx.store,
+            ctx.run_id,
+            "code",
+            evaluation + "\n\ndef attention_maps() -> list[int]:\n    return [1]\n",
+            "evaluation.py",
+        )
+        figure = {"name": "Figure 3", "kind": "figure", "file": "evaluation.py", "symbol": "attention_maps"}
+        core = {"name": "core layer", "kind": "component", "file": "model.py", "symbol": "model_step"}
+        sampler.overrides = [json.dumps({"items": [figure, core]})]
+        result = await check_coverage(ctx, force=True)
+        status = {
+            i.name: (i.status, i.problem)
+            for i in CoverageReport.model_validate_json(result.artifact.content).items
+        }
+        assert status["Figure 3"] == (
+            "unused",
+            "evaluation.py defines attention_maps, but no code outside the tests uses it",
+        )
+        assert status["core layer"] == ("implemented", "")  # trainer.py and evaluation.py call it
+        # Wiring it into the experiments is the entry point's work.
+        assert result.artifact.metadata["repair_files"] == ["main.py"]
+
     async def test_what_is_mapped_to_missing_code_becomes_repair_work(self, tmp_path: Path) -> None:
         ctx, sampler = await finished(tmp_path)
         sampler.overrides = [json.dumps(MAP)]

@@ -63,6 +63,24 @@ def defined_symbols(source: str) -> set[str]:
     return names
 
 
+def referenced_names(sources: dict[str, str]) -> set[str]:
+    """Every name the code uses (read, called, imported, an attribute), not the names it defines."""
+    names: set[str] = set()
+    for source in sources.values():
+        try:
+            tree = parse_python(source)
+        except (SyntaxError, LimitExceeded):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                names.add(node.attr)
+            elif isinstance(node, ast.ImportFrom):
+                names.update(alias.name for alias in node.names)
+    return names
+
+
 def command_problem(command: str, arch: Architecture, cli: EntryPointCli) -> str:
     """Why a command would not run the entry point as its code defines it ('' when it would)."""
     argv = split_command(command, arch.entry_point)
@@ -73,7 +91,11 @@ def command_problem(command: str, arch: Architecture, cli: EntryPointCli) -> str
 
 
 def check_item(
-    item: CoverageItem, files: dict[str, str], arch: Architecture, cli: EntryPointCli
+    item: CoverageItem,
+    files: dict[str, str],
+    arch: Architecture,
+    cli: EntryPointCli,
+    used: set[str] | None = None,
 ) -> CheckedItem:
     data = item.model_dump()
     if not item.file:
@@ -86,6 +108,15 @@ def check_item(
         symbol = symbol.removeprefix(f"{module}.")  # `model.Encoder` names Encoder of model.py
         if symbol not in defined_symbols(files[item.file]):
             return CheckedItem(**data, status="not_found", problem=f"{item.file} defines no {symbol}")
+        name = symbol.rsplit(".", 1)[-1]
+        runs_itself = item.file == arch.entry_point or is_test_module(item.file)
+        if used is not None and not runs_itself and name not in used:
+            # Defined and never called: the experiments cannot be running it.
+            return CheckedItem(
+                **data,
+                status="unused",
+                problem=f"{item.file} defines {symbol}, but no code outside the tests uses it",
+            )
     if item.command:
         problem = command_problem(item.command, arch, cli)
         if problem:
@@ -96,7 +127,10 @@ def check_item(
 def check_coverage_map(coverage: Coverage, files: dict[str, str], arch: Architecture) -> CoverageReport:
     """The map checked against the code (whether the smoke command exists is verification's check)."""
     cli = read_cli(arch.entry_point, files.get(arch.entry_point, ""))
-    return CoverageReport(items=[check_item(i, files, arch, cli) for i in coverage.items])
+    used = referenced_names(
+        {p: src for p, src in files.items() if p.endswith(".py") and not is_test_module(p)}
+    )
+    return CoverageReport(items=[check_item(i, files, arch, cli, used) for i in coverage.items])
 
 
 def coverage_findings(report: CoverageReport, arch: Architecture, files: Collection[str]) -> list[Finding]:
@@ -111,6 +145,13 @@ def coverage_findings(report: CoverageReport, arch: Architecture, files: Collect
         if item.status == "not_found" and item.file in files:
             target = arch.entry_point if item.problem.startswith("`") else item.file
             message = f"{item.name}{ref} is mapped to code that does not exist: {item.problem}"
+        elif item.status == "unused":
+            # The entry point runs the experiments, so it is where an unused part gets wired in.
+            target = arch.entry_point
+            message = (
+                f"{item.name}{ref}: {item.problem}; call it where the experiments that need it run "
+                "(through the command line), or remove what duplicates it"
+            )
         elif item.status != "implemented" and item.plan_item.upper() in planned:
             place = planned[item.plan_item.upper()]
             homes = [f for f in place.files if f in files and not is_test_module(f)]
