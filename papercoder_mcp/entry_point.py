@@ -27,6 +27,7 @@ class CliOption(BaseModel):
     required: bool = False
     takes_value: bool = True
     metavar: str = ""
+    choices: list[str] = Field(default_factory=list, description="the values `choices=` allows, if strings")
 
     @property
     def name(self) -> str:
@@ -190,7 +191,33 @@ def read_cli(path: str, source: str) -> EntryPointCli:
     return EntryPointCli(path=path, framework="unknown", strings=strings)
 
 
-def _argparse_option(call: ast.Call) -> CliOption | None:
+def _string_lists(tree: ast.Module) -> dict[str, list[str]]:
+    """Module-level `NAME = ["a", "b"]` (or a tuple): what `choices=NAME` can refer to."""
+    found: dict[str, list[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            value, targets = node.value, node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            value, targets = node.value, [node.target]
+        else:
+            continue
+        items = _choices(value, {})
+        if items:
+            found.update({t.id: items for t in targets if isinstance(t, ast.Name)})
+    return found
+
+
+def _choices(expr: ast.expr | None, named: dict[str, list[str]]) -> list[str]:
+    """The strings of a literal list or tuple, or of a module-level one it names ([] otherwise)."""
+    if isinstance(expr, ast.Name):
+        return named.get(expr.id, [])
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        items = [_const(e) for e in expr.elts]
+        return [i for i in items if isinstance(i, str)] if all(isinstance(i, str) for i in items) else []
+    return []
+
+
+def _argparse_option(call: ast.Call, named: dict[str, list[str]] | None = None) -> CliOption | None:
     flags = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
     if not flags:
         return None
@@ -204,6 +231,7 @@ def _argparse_option(call: ast.Call) -> CliOption | None:
             positional=True,
             required=nargs not in ("?", "*"),
             metavar=metavar if isinstance(metavar, str) else "",
+            choices=_choices(_kw(call, "choices"), named or {}),
         )
     return CliOption(
         flags=flags,
@@ -219,6 +247,7 @@ def _argparse(path: str, tree: ast.Module) -> EntryPointCli | None:
     commands: list[CliCommand] = []
     root: CliCommand | None = None
     required_sub = False
+    named = _string_lists(tree)
     # Walk in source order so a parser is known before its arguments are added.
     nodes = sorted(
         (n for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.Expr, ast.AnnAssign))),
@@ -265,7 +294,7 @@ def _argparse(path: str, tree: ast.Module) -> EntryPointCli | None:
             ):
                 current = owner
             elif name == "add_argument" and isinstance(owner, CliCommand):
-                opt = _argparse_option(call)
+                opt = _argparse_option(call, named)
                 if opt is not None:
                     owner.options.append(opt)
         for target in targets:
@@ -275,8 +304,32 @@ def _argparse(path: str, tree: ast.Module) -> EntryPointCli | None:
                 subparsers.add(target)
     if root is None:
         return None
+    if not commands:
+        return _choices_as_commands(path, root) or EntryPointCli(path=path, framework="argparse", root=root)
     return EntryPointCli(
         path=path, framework="argparse", root=root, subcommands=commands, subcommand_required=required_sub
+    )
+
+
+def _choices_as_commands(path: str, root: CliCommand) -> EntryPointCli | None:
+    """`parser.add_argument("command", choices=["train", "eval"])` is a command line of subcommands too.
+
+    Its options may come before or after the command word, so each command carries them; the
+    positionals after the command word are the command's own."""
+    index = next((i for i, o in enumerate(root.options) if o.positional and o.choices), None)
+    if index is None:
+        return None
+    word = root.options[index]
+    flags = [o for o in root.options if not o.positional]
+    before = [o for o in root.options[:index] if o.positional]
+    after = [o for o in root.options[index + 1 :] if o.positional]
+    commands = [CliCommand(name=c, options=[*flags, *after]) for c in word.choices]
+    return EntryPointCli(
+        path=path,
+        framework="argparse",
+        root=CliCommand(options=[*flags, *before]),
+        subcommands=commands,
+        subcommand_required=word.required,
     )
 
 

@@ -63,6 +63,11 @@ class Plan(BaseModel):
     experiments: list[str] = Field(
         default_factory=list, description="experiments to reproduce, by table/figure"
     )
+    baselines: list[str] = Field(
+        default_factory=list,
+        description="every other method the experiments compare against (not the proposed method or its "
+        "ablations): what it is and where the paper describes or cites it",
+    )
     unclear: list[str] = Field(default_factory=list, description="what the paper leaves unclear or missing")
 
     @field_validator("summary")
@@ -95,16 +100,18 @@ def is_test_module(path: str) -> bool:
 
 
 def plan_items(plan: Plan) -> dict[str, str]:
-    """The plan's components (`C1`, ...) and experiments (`E1`, ...), by the id a design maps them by."""
+    """The plan's components (`C1`, ...), experiments (`E1`, ...) and baselines (`B1`, ...), by the id
+    a design maps them by."""
     items = {f"C{i}": c.name for i, c in enumerate(plan.methodology, 1)}
     items.update({f"E{i}": e for i, e in enumerate(plan.experiments, 1)})
+    items.update({f"B{i}": b for i, b in enumerate(plan.baselines, 1)})
     return items
 
 
 class PlannedItem(BaseModel):
     """Where the design puts one component or experiment of the plan, or why it leaves it out."""
 
-    item: str = Field(description="the plan item's id: C1, C2, ... for components, E1, ... for experiments")
+    item: str = Field(description="the plan item's id: C1, ... components, E1, ... experiments, B1, ... baselines")
     files: list[str] = Field(
         default_factory=list, description="the planned files that implement it (none: say why in not_planned)"
     )
@@ -148,8 +155,8 @@ class Architecture(BaseModel):
     open_questions: list[str] = Field(default_factory=list)
     plan_map: list[PlannedItem] = Field(
         default_factory=list,
-        description="every component (C1, ...) and experiment (E1, ...) of the plan, with the files that "
-        "implement it, or why none does",
+        description="every component (C1, ...), experiment (E1, ...) and baseline (B1, ...) of the plan, "
+        "with the files that implement it, or why none does",
     )
 
     @field_validator("entry_point")

@@ -255,6 +255,19 @@ class TestTheDesignPlacesThePlan:
             ANALYZE_FILE.prepare(ctx, "model.py").request.prompt
         )
 
+    async def test_every_baseline_the_experiments_compare_against_must_be_placed(self, tmp_path: Path) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        plan = json.loads(FakeModel().answer("make_plan", "")[0].split("\n", 1)[1].rsplit("```", 1)[0])
+        sampler.overrides = [json.dumps({**plan, "baselines": ["TGAN: fine-tune a pre-trained GAN (Sec. 5)"]})]
+        await make_plan(ctx)
+        placed = [{"item": "C1", "files": ["model.py"]}, {"item": "E1", "files": ["main.py"]}]
+        sampler.overrides = [design(placed), design([*placed, {"item": "B1", "files": ["model.py"]}])]
+        await design_architecture(ctx)
+        assert "B1 (TGAN: fine-tune a pre-trained GAN (Sec. 5))" in sampler.history[-1].followups[-1].text
+        assert "- B1: TGAN" in sampler.history[-1].prompt
+        assert [p.item for p in inputs.architecture(ctx).planned_for("model.py")] == ["C1", "B1"]
+
     def test_a_stored_design_without_a_map_still_loads(self) -> None:
         arch = json.loads(design([]))
         del arch["plan_map"]

@@ -70,6 +70,50 @@ class TestArgparse:
         assert cli.problem(["--data", "x.csv", "--smoke"]) == ""
 
 
+CHOICES = """
+import argparse
+
+COMMANDS = ["train", "evaluate", "smoke"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("run_name", nargs="?")
+    parser.add_argument("--task", default=None)
+    parser.add_argument("--fast", action="store_true")
+    parser.parse_args()
+"""
+
+
+class TestAPositionalWithChoices:
+    """`add_argument("command", choices=[...])` is as much a set of subcommands as add_subparsers."""
+
+    def test_its_choices_are_the_commands_by_literal_or_by_name(self) -> None:
+        for source in (CHOICES, CHOICES.replace("choices=COMMANDS", 'choices=("train", "evaluate", "smoke")')):
+            cli = read_cli("main.py", source)
+            assert [c.name for c in cli.subcommands] == ["train", "evaluate", "smoke"]
+            assert cli.usage("main.py")[0] == "python main.py train RUN_NAME"
+
+    @pytest.mark.parametrize(
+        ("argv", "problem"),
+        [
+            (["smoke"], ""),
+            (["train", "--task", "ffhq", "--fast"], ""),
+            (["--task", "ffhq", "evaluate", "run1"], ""),  # options before the command word too
+            (["plot"], "main.py has no subcommand 'plot' (it has train, evaluate, smoke)"),
+            ([], "main.py needs a subcommand (train, evaluate, smoke)"),
+            (["train", "--epochs", "3"], "unknown option --epochs for train"),
+        ],
+    )
+    def test_commands_parse_as_argparse_would_parse_them(self, argv: list[str], problem: str) -> None:
+        assert read_cli("main.py", CHOICES).problem(argv) == problem
+
+    def test_choices_that_are_not_all_strings_are_no_commands(self) -> None:
+        source = CHOICES.replace("choices=COMMANDS", "choices=[1, 2]")
+        assert read_cli("main.py", source).subcommands == []
+
+
 class TestClickAndTyper:
     def test_a_click_group(self) -> None:
         source = """
