@@ -7,12 +7,14 @@ on the same store. Used to measure output quality with a person or a helper sess
     python bench/handoff_client.py --db run.db call parse_paper '{"path": "paper.pdf"}'
     python bench/handoff_client.py --db run.db call run_pipeline '{"run_id": "run-..."}'
     python bench/handoff_client.py --db run.db read papercoder://runs/run-.../paper
+    python bench/handoff_client.py --db run.db --save pages read papercoder://runs/run-.../pages/3.png   # a PNG file
     python bench/handoff_client.py --db run.db submit HANDOFF_ID answer.md
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -58,11 +60,17 @@ async def main(args: argparse.Namespace) -> None:
             )
         elif args.verb == "read":
             res = await client.read_resource(args.rest[0])
-            for part in res.contents:
-                print(
-                    getattr(part, "text", None)
-                    or f"<{len(getattr(part, 'blob', ''))} base64 chars of {part.mime_type}>"
-                )
+            for i, part in enumerate(res.contents):
+                text = getattr(part, "text", None)
+                if text is not None:
+                    print(text)
+                    continue
+                # A page image or the PDF: written to a file, so an agent can look at it.
+                suffix = {"image/png": ".png", "application/pdf": ".pdf"}.get(part.mime_type or "", ".bin")
+                out = args.save / f"{args.rest[0].rstrip('/').rsplit('/', 1)[-1]}-{i}{suffix}"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(base64.b64decode(getattr(part, "blob", "")))
+                print(f"<{part.mime_type} written to {out}>")
         elif args.verb == "tools":
             for tool in (await client.list_tools()).tools:
                 print(f"{tool.name}: {(tool.description or '').splitlines()[0]}")
@@ -71,6 +79,7 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--save", type=Path, default=Path("handoff-files"), help="where `read` writes images")
     parser.add_argument("verb", choices=["call", "submit", "read", "tools"])
     parser.add_argument("rest", nargs="*")
     anyio.run(main, parser.parse_args())

@@ -41,7 +41,10 @@ from papercoder_mcp.paper.pdf_metrics import (
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-PAPERS = [*sorted((SHARED / "papers").glob("*/paper.pdf")), SHARED / "eval" / "bridging-data-gaps" / "paper.pdf"]
+PAPERS = [
+    *sorted((SHARED / "papers").glob("*/paper.pdf")),
+    SHARED / "eval" / "bridging-data-gaps" / "paper.pdf",
+]
 README = ROOT / "bench" / "README.md"
 SECTION = "## Parsing"
 
@@ -62,7 +65,9 @@ def p4llm(path: Path) -> Result:
 
     with contextlib.redirect_stdout(io.StringIO()):
         # Running headers and footers off (what a reader for an LLM wants), no OCR engine installed.
-        md = pymupdf4llm.to_markdown(str(path), show_progress=False, header=False, footer=False, use_ocr=False)
+        md = pymupdf4llm.to_markdown(
+            str(path), show_progress=False, header=False, footer=False, use_ocr=False
+        )
     return markdown_headings(md), md, []
 
 
@@ -125,8 +130,16 @@ def bench(repeat: int) -> list[Row]:
             kept = round(fact_recall(markdown, facts) * len(facts)) if facts else 0
             rows.append(
                 Row(
-                    folder.name, pages, name, best[name] / pages, recall, precision, level,
-                    f"{kept}/{len(facts)}" if facts else "n/a", control_chars(markdown), len(warnings),
+                    folder.name,
+                    pages,
+                    name,
+                    best[name] / pages,
+                    recall,
+                    precision,
+                    level,
+                    f"{kept}/{len(facts)}" if facts else "n/a",
+                    control_chars(markdown),
+                    len(warnings),
                 )
             )
             print(rows[-1], file=sys.stderr, flush=True)

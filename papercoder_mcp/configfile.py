@@ -87,6 +87,14 @@ _UNKNOWN_NOTE = re.compile(
 )
 
 
+# A key named like this is an input the user supplies (a dataset folder, a checkpoint, an API key), so
+# a comment saying the paper does not give "it" is about something else (e.g. a result not reported).
+_INPUT_KEY = re.compile(
+    r"(^|_)(path|paths|dir|dirs|folder|file|files|root|checkpoint|ckpt|weights|url|uri|api_key|token)$",
+    re.IGNORECASE,
+)
+
+
 class ConfigEntry(BaseModel):
     """One leaf setting of config.yaml with the comment that explains it."""
 
@@ -166,7 +174,7 @@ def check_config_rules(text: str) -> list[str]:
                 "a key); say what it is and how to get it in a comment, or give a value (the paper's, or a "
                 f"default marked `# {DEFAULT_MARK}`)"
             )
-        elif _UNKNOWN_NOTE.search(entry.comment):
+        elif _UNKNOWN_NOTE.search(entry.comment) and not _INPUT_KEY.search(entry.key.rsplit(".", 1)[-1]):
             problems.append(
                 f"{entry.key} is null because the paper does not give it ({entry.comment!r}): choose a "
                 f"sensible default and mark it `# {DEFAULT_MARK}`; null is only for what the user must supply"

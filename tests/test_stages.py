@@ -236,6 +236,17 @@ class TestValidation:
         assert message in sampler.history[-1].followups[-1].text
         assert "# not in the paper: chosen default" in result.artifact.content
 
+    def test_a_null_input_path_may_say_what_the_paper_does_not_report(self) -> None:
+        from papercoder_mcp.configfile import check_config_rules
+
+        text = (
+            "tasks:\n  raphael:\n"
+            "    fid_reference_path: null  # folder of Raphael's paintings (only 10 exist; FID not reported)\n"
+            "    batch_size: null  # not reported in the paper\n"
+        )
+        problems = check_config_rules(text)
+        assert len(problems) == 1 and problems[0].startswith("tasks.raphael.batch_size is null because")
+
     async def test_file_order_rejects_cycles_unknown_files_and_bad_order(self, tmp_path: Path) -> None:
         arch = Architecture.model_validate(json.loads(FakeModel().answer("design_architecture", "")[0][8:-4]))
         good = json.loads(FakeModel().answer("order_files", "")[0][8:-4])
