@@ -73,7 +73,7 @@ class TestResume:
         result = await run_pipeline(ctx.store, ctx.run_id, sampler)
         assert result.status == "verified"
         assert len(sampler.history) == n
-        assert {s.state for s in result.steps} == {"skipped"}
+        assert {s.state for s in result.steps} == {"reused"}
 
     async def test_a_failed_file_blocks_its_dependents_and_resume_finishes(self, tmp_path: Path) -> None:
         class FailsModel(FakeSampler):

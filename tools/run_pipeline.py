@@ -40,7 +40,7 @@ async def run_pipeline(
     """Run every remaining step: plan, architecture, file order, config, analyses, code, verification
     and repairs, the same way for every model source.
 
-    Resumable: fresh steps are skipped. "partial": call it again. Handoff: answer each returned step
+    Resumable: fresh steps are reused. "partial": call it again. Handoff: answer each returned step
     with submit_artifact, then call it again. One pipeline at a time per run. When "verified",
     call export_repo.
     """

@@ -67,7 +67,8 @@ class ProgressEvent(BaseModel):
 
 
 ProgressCallback = Callable[[ProgressEvent], Awaitable[None] | None]
-StepState = Literal["done", "skipped", "failed", "blocked", "budget", "pending"]
+# reused: already done with the same inputs, so its stored result stands and nothing was paid.
+StepState = Literal["done", "reused", "failed", "blocked", "budget", "pending"]
 
 
 class StepOutcome(BaseModel):
@@ -110,7 +111,7 @@ class PipelineResult(BaseModel):
     deferred_how: list[str] = Field(default_factory=list, description="round, handoff, later")
 
     def failed_steps(self) -> list[StepOutcome]:
-        return [s for s in self.steps if s.state not in ("done", "skipped", "pending")]
+        return [s for s in self.steps if s.state not in ("done", "reused", "pending")]
 
 
 class _Tracker:
@@ -160,7 +161,7 @@ class _Tracker:
             f"score {result.score}, {result.problems} problem(s), improved" if result.improved else ""
         )
         self.outcomes.append(
-            StepOutcome(stage="refine", key=key, state="skipped" if result.skipped else "done", message=note)
+            StepOutcome(stage="refine", key=key, state="reused" if result.skipped else "done", message=note)
         )
         await self.emit(ProgressEvent(kind="step_finished", stage="refine", key=key, message=note))
         return True
@@ -187,7 +188,7 @@ class _Tracker:
             self.outcomes.append(StepOutcome(stage=stage.name, key=key, state="failed", message=str(exc)))
             await self.emit(ProgressEvent(kind="step_failed", stage=stage.name, key=key, message=str(exc)))
             return None
-        state: StepState = "skipped" if result.skipped else "done"
+        state: StepState = "reused" if result.skipped else "done"
         self.outcomes.append(
             StepOutcome(
                 stage=stage.name,
@@ -282,7 +283,7 @@ async def _cover(ctx: StageContext, tracker: _Tracker, options: PipelineOptions)
 
 
 def _all_ok(tracker: _Tracker) -> bool:
-    return not any(o.state not in ("done", "skipped") for o in tracker.outcomes)
+    return not any(o.state not in ("done", "reused") for o in tracker.outcomes)
 
 
 async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions) -> None:
@@ -310,7 +311,7 @@ async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions
     elif errors:
         state = "failed"
     else:
-        state = "skipped" if report.reused else "done"
+        state = "reused" if report.reused else "done"
     detail = "; ".join(f"{f.file}:{f.line or ''} {f.kind}: {f.message}" for f in errors[:5])
     message = (
         report.message
@@ -318,7 +319,7 @@ async def _verify(ctx: StageContext, tracker: _Tracker, options: PipelineOptions
         + (f" ({len(report.rounds)} repair round(s))" if report.rounds else "")
     )
     tracker.outcomes.append(StepOutcome(stage="verify", state=state, message=message))
-    kinds: dict[str, EventKind] = {"done": "step_finished", "skipped": "step_skipped"}
+    kinds: dict[str, EventKind] = {"done": "step_finished", "reused": "step_skipped"}
     await tracker.emit(ProgressEvent(kind=kinds.get(state, "step_failed"), stage="verify", message=message))
 
 
@@ -367,7 +368,7 @@ async def _files(
 async def _finish(store: Store, run_id: str, tracker: _Tracker, options: PipelineOptions) -> PipelineResult:
     from papercoder_mcp.pipeline.status import run_status  # status reads the stages too
 
-    bad = [o for o in tracker.outcomes if o.state not in ("done", "skipped", "pending")]
+    bad = [o for o in tracker.outcomes if o.state not in ("done", "reused", "pending")]
     waiting = [o for o in tracker.outcomes if o.state == "pending"]
     status_now = run_status(store, run_id)
     how = sorted({d.how for d in tracker.deferred})
