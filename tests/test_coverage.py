@@ -116,7 +116,12 @@ class TestCheckedAgainstTheCode:
         )
         figure = {"name": "Figure 3", "kind": "figure", "file": "evaluation.py", "symbol": "attention_maps"}
         core = {"name": "core layer", "kind": "component", "file": "model.py", "symbol": "model_step"}
-        sampler.overrides = [json.dumps({"items": [figure, core]})]
+        model = ctx.store.get_artifact(ctx.run_id, "code", "model.py").content
+        # A method its framework calls (`forward`) is used when its class is.
+        layer = "\n\nclass Layer:\n    def forward(self) -> int:\n        return 1\n\n\nLAYER = Layer()\n"
+        edit_artifact(ctx.store, ctx.run_id, "code", model + layer, "model.py")
+        forward = {"name": "layer", "kind": "component", "file": "model.py", "symbol": "Layer.forward"}
+        sampler.overrides = [json.dumps({"items": [figure, core, forward]})]
         result = await check_coverage(ctx, force=True)
         status = {
             i.name: (i.status, i.problem)
@@ -127,6 +132,7 @@ class TestCheckedAgainstTheCode:
             "evaluation.py defines attention_maps, but no code outside the tests uses it",
         )
         assert status["core layer"] == ("implemented", "")  # trainer.py and evaluation.py call it
+        assert status["layer"] == ("implemented", "")
         # Wiring it into the experiments is the entry point's work.
         assert result.artifact.metadata["repair_files"] == ["main.py"]
 

@@ -108,9 +108,10 @@ def check_item(
         symbol = symbol.removeprefix(f"{module}.")  # `model.Encoder` names Encoder of model.py
         if symbol not in defined_symbols(files[item.file]):
             return CheckedItem(**data, status="not_found", problem=f"{item.file} defines no {symbol}")
-        name = symbol.rsplit(".", 1)[-1]
+        # A method counts as used when its class is: frameworks call `forward`, `__getitem__` for you.
+        names = {symbol.rsplit(".", 1)[-1], symbol.split(".", 1)[0]}
         runs_itself = item.file == arch.entry_point or is_test_module(item.file)
-        if used is not None and not runs_itself and name not in used:
+        if used is not None and not runs_itself and not names & used:
             # Defined and never called: the experiments cannot be running it.
             return CheckedItem(
                 **data,
