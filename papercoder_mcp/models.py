@@ -109,9 +109,11 @@ def plan_items(plan: Plan) -> dict[str, str]:
 
 
 class PlannedItem(BaseModel):
-    """Where the design puts one component or experiment of the plan, or why it leaves it out."""
+    """Where the design puts one component, experiment or baseline of the plan, or why it leaves it out."""
 
-    item: str = Field(description="the plan item's id: C1, ... components, E1, ... experiments, B1, ... baselines")
+    item: str = Field(
+        description="the plan item's id: C1, ... components, E1, ... experiments, B1, ... baselines"
+    )
     files: list[str] = Field(
         default_factory=list, description="the planned files that implement it (none: say why in not_planned)"
     )
@@ -135,8 +137,8 @@ class Architecture(BaseModel):
     The repository plans its own proof: test modules under `tests/` and a smoke mode of the
     entry point, which later stages generate like any other file and verification runs.
 
-    It also reviews itself against the plan before any code is written: `plan_map` places every
-    component and experiment of the plan in the files that will implement it, or says why it is
+    It also reviews itself against the plan before any code is written: `plan_map` places each
+    component, experiment and baseline of the plan in the files that will implement it, or says why it is
     left out. Validated against the plan it was designed from (context `plan`); designs stored
     before the map existed load with an empty one."""
 
