@@ -248,6 +248,8 @@ def _argparse(path: str, tree: ast.Module) -> EntryPointCli | None:
     root: CliCommand | None = None
     required_sub = False
     named = _string_lists(tree)
+    loops = _loop_values(tree, named)
+    expanded: dict[int, list[str]] = {}  # id of a command made in a loop -> the names it stands for
     # Walk in source order so a parser is known before its arguments are added.
     nodes = sorted(
         (n for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.Expr, ast.AnnAssign))),
@@ -285,9 +287,15 @@ def _argparse(path: str, tree: ast.Module) -> EntryPointCli | None:
                 required_sub = required_sub or _const(_kw(call, "required")) is True
                 current = "subparsers"
             elif name == "add_parser" and owner == "subparsers":
-                cmd_name = _const(call.args[0]) if call.args else None
+                first = call.args[0] if call.args else None
+                cmd_name = _const(first)
                 if isinstance(cmd_name, str):
                     current = CliCommand(name=cmd_name)
+                    commands.append(current)
+                elif isinstance(first, ast.Name) and first.id in loops.get(id(node), {}):
+                    # `for name in ("a", "b"): sub.add_parser(name)`: one command per value.
+                    current = CliCommand(name=first.id)
+                    expanded[id(current)] = loops[id(node)][first.id]
                     commands.append(current)
             elif name in ("add_argument_group", "add_mutually_exclusive_group") and isinstance(
                 owner, CliCommand
@@ -304,6 +312,15 @@ def _argparse(path: str, tree: ast.Module) -> EntryPointCli | None:
                 subparsers.add(target)
     if root is None:
         return None
+    commands = [
+        c2
+        for c in commands
+        for c2 in (
+            [CliCommand(name=v, options=list(c.options)) for v in expanded[id(c)]]
+            if id(c) in expanded
+            else [c]
+        )
+    ]
     if not commands:
         return _choices_as_commands(path, root) or EntryPointCli(path=path, framework="argparse", root=root)
     return EntryPointCli(
@@ -331,6 +348,28 @@ def _choices_as_commands(path: str, root: CliCommand) -> EntryPointCli | None:
         subcommands=commands,
         subcommand_required=word.required,
     )
+
+
+def _loop_values(tree: ast.Module, named: dict[str, list[str]]) -> dict[int, dict[str, list[str]]]:
+    """For each statement inside `for NAME in <strings>` (or `for NAME, x in [("a", ...), ...]`), the
+    values NAME takes there, by the statement's id."""
+    found: dict[int, dict[str, list[str]]] = {}
+    for loop in ast.walk(tree):
+        if not isinstance(loop, ast.For):
+            continue
+        target, values = loop.target, _choices(loop.iter, named)
+        if isinstance(target, ast.Tuple) and target.elts and isinstance(loop.iter, (ast.List, ast.Tuple)):
+            firsts = [e.elts[0] if isinstance(e, ast.Tuple) and e.elts else None for e in loop.iter.elts]
+            values = _choices(ast.List(elts=[f for f in firsts if f is not None], ctx=ast.Load()), named)
+            if len(values) != len(firsts):
+                values = []
+            target = target.elts[0]
+        if not isinstance(target, ast.Name) or not values:
+            continue
+        for stmt in loop.body:
+            for node in ast.walk(stmt):
+                found.setdefault(id(node), {})[target.id] = values
+    return found
 
 
 def _calls_in_chain(value: ast.expr | None) -> list[ast.Call]:

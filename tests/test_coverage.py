@@ -261,11 +261,15 @@ class TestTheDesignPlacesThePlan:
             ANALYZE_FILE.prepare(ctx, "model.py").request.prompt
         )
 
-    async def test_every_baseline_the_experiments_compare_against_must_be_placed(self, tmp_path: Path) -> None:
+    async def test_every_baseline_the_experiments_compare_against_must_be_placed(
+        self, tmp_path: Path
+    ) -> None:
         sampler = FakeSampler()
         ctx = new_run(tmp_path, sampler)
         plan = json.loads(FakeModel().answer("make_plan", "")[0].split("\n", 1)[1].rsplit("```", 1)[0])
-        sampler.overrides = [json.dumps({**plan, "baselines": ["TGAN: fine-tune a pre-trained GAN (Sec. 5)"]})]
+        sampler.overrides = [
+            json.dumps({**plan, "baselines": ["TGAN: fine-tune a pre-trained GAN (Sec. 5)"]})
+        ]
         await make_plan(ctx)
         placed = [{"item": "C1", "files": ["model.py"]}, {"item": "E1", "files": ["main.py"]}]
         sampler.overrides = [design(placed), design([*placed, {"item": "B1", "files": ["model.py"]}])]
@@ -321,3 +325,15 @@ class TestCoverageFeedsTheRepairLoop:
         ctx = new_run(tmp_path, sampler)
         await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(repair_rounds=0))
         assert "repair_file" not in [r.stage for r in sampler.history]
+
+    async def test_a_map_given_twice_for_the_same_code_is_one_round(self, tmp_path: Path) -> None:
+        sampler = FakeSampler(fake=FakeModel(coverage_gap=True))
+        ctx = new_run(tmp_path, sampler)
+        await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(repair_rounds=0))
+        await check_coverage(ctx, force=True)  # as an agent submitting its answer twice
+        assert len(ctx.store.history(ctx.run_id, "coverage")) == 2
+        result = await run_pipeline(ctx.store, ctx.run_id, sampler)
+        assert result.status == "verified", result.message
+        assert [r.stage for r in sampler.history].count("repair_file") == 1
+        report = current_report(ctx)
+        assert report is not None and report.missing() == []

@@ -114,6 +114,34 @@ class TestAPositionalWithChoices:
         assert read_cli("main.py", source).subcommands == []
 
 
+LOOPED = """
+import argparse
+
+TABLES = ["table1", "table2"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("adapt", "sample"):
+        s = sub.add_parser(name)
+        s.add_argument("--task")
+    for table in TABLES:
+        sub.add_parser(table)
+    for name, text in [("toy", "Figure 2"), ("smoke", "tiny run")]:
+        sub.add_parser(name, help=text)
+    parser.parse_args()
+"""
+
+
+class TestSubcommandsMadeInALoop:
+    def test_each_value_of_the_loop_is_a_command_with_the_loop_body_options(self) -> None:
+        cli = read_cli("main.py", LOOPED)
+        assert [c.name for c in cli.subcommands] == ["adapt", "sample", "table1", "table2", "toy", "smoke"]
+        assert cli.problem(["sample", "--task", "x"]) == ""
+        assert cli.problem(["table2", "--task", "x"]) == "unknown option --task for table2"
+
+
 class TestClickAndTyper:
     def test_a_click_group(self) -> None:
         source = """

@@ -135,7 +135,9 @@ class TestResume:
 
 
 class TestAnUnreadableDesign:
-    async def test_a_design_stored_before_its_rules_names_itself_as_the_next_step(self, tmp_path: Path) -> None:
+    async def test_a_design_stored_before_its_rules_names_itself_as_the_next_step(
+        self, tmp_path: Path
+    ) -> None:
         sampler = FakeSampler()
         ctx = new_run(tmp_path, sampler)
         await run_pipeline(ctx.store, ctx.run_id, sampler)
@@ -148,4 +150,15 @@ class TestAnUnreadableDesign:
         status = run_status(ctx.store, ctx.run_id)
         assert status.complete is False
         assert status.next_step == "design_architecture()"  # not order_files(), which is done
-        assert any("the stored architecture (version 2)" in p and "smoke_command" in p for p in status.problems)
+        assert any(
+            "the stored architecture (version 2)" in p and "smoke_command" in p for p in status.problems
+        )
+
+    async def test_a_run_completed_by_a_later_answer_says_verified(self, tmp_path: Path) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        await run_pipeline(ctx.store, ctx.run_id, sampler)
+        # The pipeline call that handed out the last step left the lifecycle at needs-input.
+        ctx.store.update_run(ctx.run_id, status="needs-input")
+        status = run_status(ctx.store, ctx.run_id)
+        assert status.complete and status.status == "verified"

@@ -256,7 +256,7 @@ async def _cover(ctx: StageContext, tracker: _Tracker, options: PipelineOptions)
     """Map the paper onto the code; what the design placed in a file but the code lacks is repaired,
     verified again and mapped again, for at most `coverage_rounds` rounds (none without repairs).
 
-    The round count is the number of coverage maps the run has made, so a run resumed after a
+    The round count is the number of code versions the run has mapped, so a run resumed after a
     deferred repair (a handoff, a client round) goes on where it stood and never loops; a round whose
     repairs change no file ends it too."""
     rounds = min(options.coverage_rounds, options.repair_rounds) if options.verify else 0
@@ -264,7 +264,7 @@ async def _cover(ctx: StageContext, tracker: _Tracker, options: PipelineOptions)
         if await tracker.step(CHECK_COVERAGE, ctx) is None or tracker.stop_new_calls:
             return
         report = current_report(ctx)
-        if report is None or len(ctx.store.history(ctx.run_id, CHECK_COVERAGE.kind)) > rounds:
+        if report is None or _coverage_rounds(ctx) > rounds:
             return
         order = file_order(ctx).order
         targets = sorted({f.file for f in coverage_findings(report, architecture(ctx), order)})
@@ -280,6 +280,12 @@ async def _cover(ctx: StageContext, tracker: _Tracker, options: PipelineOptions)
             return
         if all(ctx.store.get_artifact(ctx.run_id, "code", p).content == before[p] for p in targets):
             return  # the repairs changed nothing: mapping again would find the same
+
+
+def _coverage_rounds(ctx: StageContext) -> int:
+    """How many versions of the code the run has mapped: a map submitted twice for the same code
+    (the same inputs) is one round."""
+    return len({a.input_hash for a in ctx.store.history(ctx.run_id, CHECK_COVERAGE.kind)})
 
 
 def _all_ok(tracker: _Tracker) -> bool:

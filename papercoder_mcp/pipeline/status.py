@@ -134,12 +134,17 @@ def run_status(store: Store, run_id: str) -> RunStatus:
         problems.append(unreadable[1])
     elif not files:
         problems.append("the file order is not done yet")
+    complete = generated and not problems
+    lifecycle = run.status
+    if complete and lifecycle in ("created", "running", "needs-input", "failed"):
+        # The last answer came by submit_artifact (or an edit) after the pipeline call that set it.
+        lifecycle = "verified"
     return RunStatus(
         run_id=run_id,
         title=run.title,
-        status=run.status,
-        complete=generated and not problems,
-        executed=generated and not problems and executed(store, run_id),
+        status=lifecycle,
+        complete=complete,
+        executed=complete and executed(store, run_id),
         steps=steps,
         files=files,
         problems=problems,

@@ -234,11 +234,16 @@ STAGE = CheckCoverage()
 
 
 def current_report(ctx: StageContext) -> CoverageReport | None:
-    """The stored coverage report when it was made from the current code, else None."""
+    """The stored coverage map when it was made from the current code, else None; checked against the
+    code again, so what export, repair and status see is what today's checks find in the files."""
     art = STAGE.current(ctx)
     if art is None or not STAGE.is_fresh(ctx):
         return None
-    return CoverageReport.model_validate_json(art.content)
+    stored = CoverageReport.model_validate_json(art.content)
+    answered = Coverage(
+        items=[CoverageItem(**i.model_dump(exclude={"status", "problem"})) for i in stored.items]
+    )
+    return check_coverage_map(answered, repository_files(ctx, STAGE.name), inputs.architecture(ctx))
 
 
 async def check_coverage(ctx: StageContext, *, force: bool = False) -> StageResult:
