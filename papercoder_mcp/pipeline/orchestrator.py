@@ -263,11 +263,8 @@ async def _cover(ctx: StageContext, tracker: _Tracker, options: PipelineOptions)
     for _ in range(rounds + 1):
         if await tracker.step(CHECK_COVERAGE, ctx) is None or tracker.stop_new_calls:
             return
-        report = current_report(ctx)
-        if report is None or _coverage_rounds(ctx) > rounds:
-            return
-        order = file_order(ctx).order
-        targets = sorted({f.file for f in coverage_findings(report, architecture(ctx), order)})
+        # Re-checking the map parses every file: off the event loop, like the stages' own work.
+        targets = await anyio.to_thread.run_sync(_coverage_targets, ctx, rounds)
         if not targets:
             return
         before = {p: ctx.store.get_artifact(ctx.run_id, "code", p).content for p in targets}
@@ -280,6 +277,15 @@ async def _cover(ctx: StageContext, tracker: _Tracker, options: PipelineOptions)
             return
         if all(ctx.store.get_artifact(ctx.run_id, "code", p).content == before[p] for p in targets):
             return  # the repairs changed nothing: mapping again would find the same
+
+
+def _coverage_targets(ctx: StageContext, rounds: int) -> list[str]:
+    """The files a coverage repair round works on ([] when the map is stale or the rounds are spent)."""
+    report = current_report(ctx)
+    if report is None or _coverage_rounds(ctx) > rounds:
+        return []
+    order = file_order(ctx).order
+    return sorted({f.file for f in coverage_findings(report, architecture(ctx), order)})
 
 
 def _coverage_rounds(ctx: StageContext) -> int:
