@@ -91,11 +91,6 @@ def python_depth(code: str) -> int:
     return _scan(code)[0]
 
 
-def longest_operator_chain(code: str) -> int:
-    """The most arithmetic or bitwise operators in one logical line (each may nest a BinOp)."""
-    return _scan(code)[1]
-
-
 def _scan(code: str) -> tuple[int, int]:
     depth = deepest = 0
     operators = most_operators = 0
