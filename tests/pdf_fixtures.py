@@ -382,7 +382,9 @@ def _plot(page: pymupdf.Page, x0: float, y0: float, w: float, h: float) -> None:
         page.draw_line((x0 - 3, ty), (x0, ty), width=0.4)
         page.insert_text((x0 - 22, ty + 3), label, fontname="helv", fontsize=6)
     for k, shift in enumerate((0.0, 18.0)):
-        pts = [pymupdf.Point(x0 + 6 * i, y0 + 12 + shift + 10 * ((i * 7) % 5) / 5) for i in range(int(w // 6))]
+        pts = [
+            pymupdf.Point(x0 + 6 * i, y0 + 12 + shift + 10 * ((i * 7) % 5) / 5) for i in range(int(w // 6))
+        ]
         page.draw_polyline(pts, color=(0.1 * k, 0.3, 0.8 - 0.4 * k), width=0.8)
     page.insert_text((x0 + w - 48, y0 + 12), AXIS_TEXT[4], fontname="helv", fontsize=6)
     page.insert_text((x0 + w - 48, y0 + 20), AXIS_TEXT[5], fontname="helv", fontsize=6)
@@ -421,7 +423,9 @@ def conference_paper(path: Path) -> Path:
     left.heading("Abstract")
     left.para("We measure how a parser keeps tables, figures and formulas of a paper apart. " + FILLER)
     left.heading("1 Introduction")
-    left.para("Coreset selection picks a small subset of the data that trains as well as all of it. " + FILLER)
+    left.para(
+        "Coreset selection picks a small subset of the data that trains as well as all of it. " + FILLER
+    )
     left.para("The loss averages the per-example losses over the n examples of the subset:")
     _fraction(page, left)
     left.para("where l is the cross-entropy. " + FILLER)

@@ -90,7 +90,10 @@ class TestAPositionalWithChoices:
     """`add_argument("command", choices=[...])` is as much a set of subcommands as add_subparsers."""
 
     def test_its_choices_are_the_commands_by_literal_or_by_name(self) -> None:
-        for source in (CHOICES, CHOICES.replace("choices=COMMANDS", 'choices=("train", "evaluate", "smoke")')):
+        for source in (
+            CHOICES,
+            CHOICES.replace("choices=COMMANDS", 'choices=("train", "evaluate", "smoke")'),
+        ):
             cli = read_cli("main.py", source)
             assert [c.name for c in cli.subcommands] == ["train", "evaluate", "smoke"]
             assert cli.usage("main.py")[0] == "python main.py train RUN_NAME"
