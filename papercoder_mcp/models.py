@@ -454,7 +454,7 @@ class CoverageItem(BaseModel):
         "",
         description="for a result: the exact command that reproduces it, e.g. 'python main.py eval --table 2'",
     )
-    note: str = Field("", description="what is partial or missing, if anything")
+    note: str = Field("", description="what is missing; empty when the code implements it in full")
     plan_item: str = Field(
         "", description="the design's plan_map id of this item (C1, E2, ...), if it has one"
     )
@@ -483,12 +483,13 @@ class Coverage(BaseModel):
     items: list[CoverageItem] = Field(min_length=1)
 
 
-CoverageStatus = Literal["implemented", "not_implemented", "not_found", "unused"]
+CoverageStatus = Literal["implemented", "partial", "not_implemented", "not_found", "unused"]
 
 
 class CheckedItem(CoverageItem):
     status: CoverageStatus = Field(
-        description="implemented: the file and symbol exist (and the command parses); not_implemented: the "
+        description="implemented: the file and symbol exist (and the command parses); partial: they do, but "
+        "the note says what they leave out; not_implemented: the "
         "map names no code; not_found: the named code or command does not exist; unused: it exists but no "
         "code outside the tests uses it, so no command runs it"
     )

@@ -71,6 +71,13 @@ MAP = {
             "note": "no plotting code",
         },
         {"name": "ghost module", "kind": "component", "file": "ghost.py", "symbol": "Ghost"},
+        {
+            "name": "Table 3: three methods",
+            "kind": "table",
+            "file": "evaluation.py",
+            "symbol": "evaluation_step",
+            "note": "runs two of the three methods: the ensemble is never run",
+        },
     ]
 }
 
@@ -98,8 +105,14 @@ class TestCheckedAgainstTheCode:
         )
         assert status["Figure 3: attention maps"] == ("not_implemented", "no plotting code")
         assert status["ghost module"] == ("not_found", "ghost.py is not a file of the repository")
-        assert result.artifact.metadata["missing"] == 4
+        # Mapped to code that exists, but the map's note says what it leaves out.
+        assert status["Table 3: three methods"] == (
+            "partial",
+            "only in part: runs two of the three methods: the ensemble is never run",
+        )
+        assert result.artifact.metadata["missing"] == 5
         assert result.artifact.metadata["repair_files"] == [
+            "evaluation.py",
             "main.py",
             "trainer.py",
         ]  # not ghost.py: no such file
@@ -144,6 +157,10 @@ class TestCheckedAgainstTheCode:
         assert (
             "[not_implemented, warning] warm-up schedule (Sec. 3) is mapped to code that does not exist"
             in prompt
+        )
+        assert (
+            "Table 3: three methods: evaluation.py (evaluation_step) implements it only in part: runs two of the "
+            "three methods" in REPAIR_FILE.prepare(ctx, "evaluation.py").request.prompt
         )
         # A command the entry point lacks is the entry point's to fix.
         assert "no subcommand 'ablate'" in REPAIR_FILE.prepare(ctx, "main.py").request.prompt

@@ -62,12 +62,79 @@ class TestCleanRepositories:
 
 
 def _repo(files: dict[str, str], *, requirements: list[str] | None = None, config: str | None = None):  # noqa: ANN202
-    return verify_files(
+    result = verify_files(
         {"main.py": 'if __name__ == "__main__":\n    print()\n', **files},
         config_yaml=config,
         requirements=requirements or [],
         entry_point="main.py",
     )
+    # These snippets are called by no entry point on purpose; TestUnwired checks what that finds.
+    result.findings = [f for f in result.findings if f.kind != "unwired"]
+    return result
+
+
+def _unwired(files: dict[str, str]) -> list[str]:
+    main = files.pop("main.py", 'if __name__ == "__main__":\n    print()\n')
+    result = verify_files(
+        {"main.py": main, **files}, config_yaml=None, requirements=[], entry_point="main.py"
+    )
+    return [
+        f.message.split(" defines ", 1)[1].split(",", 1)[0] for f in result.findings if f.kind == "unwired"
+    ]
+
+
+class TestUnwired:
+    def test_defined_and_only_tested_is_named_with_where(self) -> None:
+        main = "from model import build\n\nif __name__ == '__main__':\n    build()\n"
+        model = "def build():\n    return 1\n\n\ndef load_pretrained(m):\n    return m\n\n\nclass Head:\n    pass\n"
+        test = "from model import Head\n\n\ndef test_head():\n    assert Head()\n"
+        result = verify_files(
+            {"main.py": main, "model.py": model, "tests/test_model.py": test},
+            config_yaml=None, requirements=[], entry_point="main.py",
+        )  # fmt: skip
+        found = [f for f in result.findings if f.kind == "unwired"]
+        assert [(f.file, f.severity) for f in found] == [("main.py", "warning")] * 2
+        assert "model.py:5 defines the function load_pretrained, but nothing uses it" in found[0].message
+        assert "model.py:9 defines the class Head, but only the tests use it" in found[1].message
+        assert result.passed
+
+    def test_uses_that_count(self) -> None:
+        lib = (
+            "def a():\n    return 1\n\ndef b():\n    return a()\n\ndef c():\n    return 2\n\n"
+            "def d():\n    return 3\n\ndef e():\n    return 4\n\nclass Cfg:\n    pass\n\n"
+            "def f(x: 'Cfg') -> None:\n    return None\n"
+        )
+        main = (
+            "import lib\nfrom lib import c\n\nMETHODS = {'d': lib.d, 'e': 'e'}\n\n"
+            "if __name__ == '__main__':\n    print(lib.b(), lib.f)\n"
+        )
+        # b calls a, c is imported, d is an attribute, e a registry string, Cfg an annotation
+        assert _unwired({"main.py": main, "lib.py": lib}) == []
+
+    def test_not_flagged(self) -> None:
+        lib = (
+            "import typer\napp = typer.Typer()\n\n@app.command()\ndef run():\n    pass\n\n"
+            "def _helper():\n    return 1\n\nclass __Meta:\n    pass\n"
+        )
+        script = "def main():\n    return 1\n\n\nif __name__ == '__main__':\n    main()\n"
+        entry = "def unused_in_entry():\n    return 1\n\nif __name__ == '__main__':\n    print()\n"
+        files = {
+            "main.py": entry,
+            "lib.py": lib,
+            "scripts/prepare.py": script,
+            "setup.py": "def x():\n  pass\n",
+        }
+        assert _unwired(files) == []
+
+    def test_a_computed_lookup_on_our_module_silences_the_check(self) -> None:
+        lib = "def ant():\n    return 1\n\ndef ewc():\n    return 2\n"
+        dispatch = (
+            "import lib\n\nif __name__ == '__main__':\n    import sys\n    getattr(lib, sys.argv[1])()\n"
+        )
+        assert _unwired({"main.py": dispatch, "lib.py": lib}) == []
+        # but getattr on anything else (args, a config, torch.optim) is everywhere and says nothing
+        other = "import sys\nimport lib\n\nif __name__ == '__main__':\n    getattr(sys, sys.argv[1])\n    vars(sys)\n"
+        assert _unwired({"main.py": other, "lib.py": lib}) == ["the function ant", "the function ewc"]
 
 
 class TestNoFalseAlarms:

@@ -427,11 +427,32 @@ def _user_data(r: Repo, v: int) -> None:
         r.data.append("data/stats.csv")
     else:
         r.replace("utils", "import os\n", "import os\n\nVOCAB_DIR = 'data/vocab'\n")
-        r.insert_after("utils", "    return path\n", "\n\ndef read_vocab() -> list[str]:\n"
+        r.insert_after("utils", "    return path\n", "\n\ndef _read_vocab() -> list[str]:\n"
                        "    with open(os.path.join(VOCAB_DIR, 'words.txt')) as f:\n"
                        "        return f.read().split()\n")  # fmt: skip
         r.expect("user_data", "utils", "os.path.join(VOCAB_DIR")
         r.data.append("data/vocab/words.txt")
+
+
+def _unwired(r: Repo, v: int) -> None:
+    # What the paper needs but no command runs: a loader nothing calls, a class only a test uses.
+    if v == 0:
+        r.insert_after("model", "    return MLP(in_dim, m[\"hidden_dim\"], num_layers=m[\"num_layers\"], dropout=m[\"dropout\"])\n",
+                       "\n\ndef load_pretrained(model: MLP, path: str) -> MLP:\n"
+                       "    model.load_state_dict(torch.load(path))\n    return model\n")  # fmt: skip
+    elif v == 1:
+        r.insert_after("model", "        return self.net(x)\n",
+                       "\n\nclass ResidualMLP(MLP):\n    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+                       "        return super().forward(x) + x[:, :2]\n")  # fmt: skip
+        r.files["tests/test_model.py"] = (
+            f"from {'src.' if r.lib_dir else ''}model import ResidualMLP\n\n\n"
+            "def test_residual():\n    assert ResidualMLP(4, 8)\n"
+        )
+    else:
+        r.insert_after("utils", "    return path\n", "\n\ndef ema(values: list[float], decay: float) -> float:\n"
+                       "    out = values[0]\n    for v in values[1:]:\n        out = decay * out + (1 - decay) * v\n"
+                       "    return out\n")  # fmt: skip
+    r.expect("unwired", "main", None)
 
 
 def _circular(r: Repo, v: int) -> None:
@@ -459,6 +480,7 @@ PLANTERS: dict[str, Callable[[Repo, int], None]] = {
     "placeholder": _placeholder,
     "user_data": _user_data,
     "circular_import": _circular,
+    "unwired": _unwired,
 }
 VARIANTS = 3
 

@@ -122,6 +122,10 @@ def check_item(
         problem = command_problem(item.command, arch, cli)
         if problem:
             return CheckedItem(**data, status="not_found", problem=problem)
+    if item.note.strip():
+        # The map's own word that the named code leaves part of the item out (a method the experiment
+        # skips, a dataset it never loads): the code exists, the item is not done.
+        return CheckedItem(**data, status="partial", problem=f"only in part: {item.note.strip()}")
     return CheckedItem(**data, status="implemented")
 
 
@@ -136,7 +140,8 @@ def check_coverage_map(coverage: Coverage, files: dict[str, str], arch: Architec
 
 def coverage_findings(report: CoverageReport, arch: Architecture, files: Collection[str]) -> list[Finding]:
     """Repair work: items mapped to a missing symbol of an existing file (that file's), to a command
-    the CLI lacks (the entry point's), and items the design placed in a file that the code does not
+    the CLI lacks (the entry point's), items the map says are done only in part (the named file's),
+    and items the design placed in a file that the code does not
     implement (that file's, the first planned one that is not a test). An item mapped to a file that
     does not exist, and not placed by the design, is only reported: no file repair can add it."""
     planned = {p.item: p for p in arch.plan_map}
@@ -153,6 +158,10 @@ def coverage_findings(report: CoverageReport, arch: Architecture, files: Collect
                 f"{item.name}{ref}: {item.problem}; call it where the experiments that need it run "
                 "(through the command line), or remove what duplicates it"
             )
+        elif item.status == "partial" and item.file in files and not is_test_module(item.file):
+            target = item.file
+            where = f" ({item.symbol})" if item.symbol else ""
+            message = f"{item.name}{ref}: {item.file}{where} implements it {item.problem}; complete it"
         elif item.status != "implemented" and item.plan_item.upper() in planned:
             place = planned[item.plan_item.upper()]
             homes = [f for f in place.files if f in files and not is_test_module(f)]

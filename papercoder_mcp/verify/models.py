@@ -26,6 +26,7 @@ FindingKind = Literal[
     "install_failed",  # (executed) the requirements could not be installed (wheels only)
     "test_weakened",  # a repaired test file has fewer tests or assertions than the generated one
     "requirement_unavailable",  # (executed) a listed requirement does not provide a module the code imports
+    "unwired",  # a public function or class that nothing outside the tests uses
     "not_implemented",  # (coverage) a paper item is mapped to code or a command that does not exist
 ]
 Severity = Literal["error", "warning", "info"]

@@ -23,6 +23,7 @@ from papercoder_mcp.verify.models import Finding, Verification
 from papercoder_mcp.verify.placeholders import check_placeholders
 from papercoder_mcp.verify.signatures import check_signatures
 from papercoder_mcp.verify.test_strength import is_test_file, weakening
+from papercoder_mcp.verify.unwired import check_unwired
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -51,6 +52,8 @@ def verify_files(
     if smoke_command is not None and entry_point in index.modules:
         findings += _check_smoke_command(files[entry_point], entry_point, smoke_command)
     findings += check_placeholders(index, must_work)
+    if entry_point in index.modules:
+        findings += check_unwired(index, entry_point)
     data_findings, inputs = find_inputs(index, files, config)
     findings += data_findings
     findings.sort(key=lambda f: (_SEVERITY_ORDER[f.severity], f.file, f.line or 0, f.kind))

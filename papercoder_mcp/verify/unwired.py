@@ -1,0 +1,143 @@
+"""Unwired code: public functions and classes that nothing outside the tests uses.
+
+In a repository that reproduces a paper, everything the paper needs runs from the
+entry point. A function the model wrote, maybe tested, but never called (a
+`load_pretrained_encoder` the classifier never loads, a third method the
+experiment loop leaves out) is the most common way a repository looks complete and
+is not: it passes every other check. Names are matched, not resolved, so a use
+anywhere outside the tests (a call, an attribute, an import, a registry string)
+counts, and the check errs towards silence.
+
+Not flagged: private (`_x`) and dunder names, decorated functions (a decorator
+usually registers them: CLI commands, registries), the entry point's own
+definitions, scripts run by themselves (`if __name__ == "__main__":`), and every
+name of a module that some file reaches by a computed name (`getattr(module, name)`,
+`globals()`, `importlib`).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import PurePosixPath
+
+from papercoder_mcp.verify.index import Module, RepoIndex
+from papercoder_mcp.verify.models import Finding
+from papercoder_mcp.verify.test_strength import is_test_file
+
+_PLAIN_DECORATORS = {"dataclass", "dataclasses.dataclass", "total_ordering", "functools.total_ordering"}
+
+
+def _is_test_code(path: str) -> bool:
+    p = PurePosixPath(path)
+    return p.parts[0] in {"tests", "test"} or is_test_file(path) or p.name == "conftest.py"
+
+
+def _decorator_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _registered(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
+    return any(_decorator_name(d) not in _PLAIN_DECORATORS for d in node.decorator_list)
+
+
+def _has_main_guard(mod: Module) -> bool:
+    for stmt in mod.tree.body:
+        if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare):
+            names = [stmt.test.left, *stmt.test.comparators]
+            if any(isinstance(n, ast.Name) and n.id == "__name__" for n in names):
+                return True
+    return False
+
+
+def _module_aliases(index: RepoIndex, mod: Module) -> set[str]:
+    """Local names bound to a generated module (`import model as m`, `from pkg import model`)."""
+    out: set[str] = set()
+    for rec in mod.imports:
+        if not rec.is_from:
+            if index.is_generated(rec.module):
+                out.add(rec.asname or rec.module.split(".", 1)[0])
+            continue
+        for name, asname in rec.names:
+            if index.is_generated(f"{rec.module}.{name}".lstrip(".")):
+                out.add(asname or name)
+    return out
+
+
+def _uses(index: RepoIndex, mod: Module) -> tuple[set[str], bool]:
+    """Names the module uses (not the names its own definitions bind), and whether it looks up a
+    generated module's names by a computed string."""
+    names: set[str] = set()
+    dynamic = False
+    aliases = _module_aliases(index, mod)
+    for node in ast.walk(mod.tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.isidentifier():
+            names.add(node.value)  # a registry keyed by the function's name, `__all__`
+        elif isinstance(node, ast.Call):
+            called = _decorator_name(node.func).rsplit(".", 1)[-1]
+            if called == "getattr":
+                # getattr(args, key) is everywhere; only a computed name looked up on our own module
+                # (or sys.modules[__name__]) could reach a definition.
+                if len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant):
+                    target = node.args[0]
+                    on_module = isinstance(target, ast.Name) and target.id in aliases
+                    dynamic |= on_module or isinstance(target, ast.Subscript)
+            elif called in {"globals", "vars"}:
+                # vars(args) is a namespace's dict; only globals() / vars() / vars(our_module) list ours.
+                arg = node.args[0] if node.args else None
+                dynamic |= arg is None or (isinstance(arg, ast.Name) and arg.id in aliases)
+            elif called in {"import_module", "__import__"}:
+                dynamic |= not (node.args and isinstance(node.args[0], ast.Constant))
+    return names, dynamic
+
+
+def check_unwired(index: RepoIndex, entry_point: str) -> list[Finding]:
+    code = {p: m for p, m in index.modules.items() if not _is_test_code(p)}
+    used: set[str] = set()
+    tested: set[str] = set()
+    for path, mod in index.modules.items():
+        names, dynamic = _uses(index, mod)
+        if path in code:
+            if dynamic:
+                return []  # a computed lookup could reach any name: say nothing rather than guess
+            used |= names
+        else:
+            tested |= names
+    findings: list[Finding] = []
+    for path, mod in sorted(code.items()):
+        if path == entry_point or _has_main_guard(mod) or PurePosixPath(path).name == "setup.py":
+            continue
+        for stmt in mod.tree.body:
+            if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            name = stmt.name
+            if name.startswith("_") or _registered(stmt) or name in used:
+                continue
+            what = "class" if isinstance(stmt, ast.ClassDef) else "function"
+            only = "only the tests use it" if name in tested else "nothing uses it"
+            findings.append(
+                Finding(
+                    file=entry_point,
+                    kind="unwired",
+                    severity="warning",
+                    message=(
+                        f"{path}:{stmt.lineno} defines the {what} {name}, but {only}: no command of "
+                        f"{entry_point} can run it. Call it where the paper's procedure needs it (in the "
+                        "command that runs that step or experiment)"
+                    ),
+                )
+            )
+    return findings
