@@ -194,6 +194,8 @@ class TestHandoff:
                         )
                     )
                     assert stored["status"] == "done" and stored["sampler"] == "agent"
+                    # Not echoed: the agent has it, and the resource holds what was stored.
+                    assert stored["content"] == "" and stored["resource"] in stored["note"]
             assert step["status"] == "verified"
             exported = data(
                 await client.call_tool("export_repo", {"run_id": run_id, "out_dir": str(tmp_path / "repo")})

@@ -57,6 +57,10 @@ async def submit_artifact(
         raise ToolError(str(exc)) from exc
     await app.changed(run_id, stage.kind, key)
     shaped = await off_loop(shape_result, app, run_id, result, "agent")
+    # The agent wrote the answer: echoing it back would cost its context the answer twice (a 500-line
+    # file is ~20 KB). What was stored, normalised, is at the resource.
+    shaped.content = ""
+    shaped.note = f"stored as version {shaped.version} of {shaped.resource} (not repeated here)"
     if getattr(stage, "tool", stage.name) == "evaluate_repo":
         # A grading answer is one part of an evaluation: the run's own next steps are beside the point.
         shaped.next = [
