@@ -126,6 +126,11 @@ class TestUnwired:
         }
         assert _unwired(files) == []
 
+    def test_a_demo_block_in_an_imported_module_does_not_wire_anything(self) -> None:
+        lib = "def build():\n    return 1\n\ndef replace_head(m):\n    return m\n\nif __name__ == '__main__':\n    replace_head(build())\n"
+        main = "from lib import build\n\nif __name__ == '__main__':\n    build()\n"
+        assert _unwired({"main.py": main, "lib.py": lib}) == ["the function replace_head"]
+
     def test_a_computed_lookup_on_our_module_silences_the_check(self) -> None:
         lib = "def ant():\n    return 1\n\ndef ewc():\n    return 2\n"
         dispatch = (

@@ -10,7 +10,8 @@ counts, and the check errs towards silence.
 
 Not flagged: private (`_x`) and dunder names, decorated functions (a decorator
 usually registers them: CLI commands, registries), the entry point's own
-definitions, scripts run by themselves (`if __name__ == "__main__":`), and every
+definitions, scripts nothing imports (run by their own `if __name__ == "__main__":`;
+in a module the code imports, that block is a demo and its calls do not count), and every
 name of a module that some file reaches by a computed name (`getattr(module, name)`,
 `globals()`, `importlib`).
 """
@@ -48,13 +49,26 @@ def _registered(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> 
     return any(_decorator_name(d) not in _PLAIN_DECORATORS for d in node.decorator_list)
 
 
-def _has_main_guard(mod: Module) -> bool:
+def _main_guard(mod: Module) -> ast.If | None:
     for stmt in mod.tree.body:
         if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare):
             names = [stmt.test.left, *stmt.test.comparators]
             if any(isinstance(n, ast.Name) and n.id == "__name__" for n in names):
-                return True
-    return False
+                return stmt
+    return None
+
+
+def _imported(index: RepoIndex, code: dict[str, Module]) -> set[str]:
+    """Paths of the generated modules some other code module imports."""
+    out: set[str] = set()
+    for path, mod in code.items():
+        for rec in mod.imports:
+            targets = [rec.module] + [f"{rec.module}.{name}".lstrip(".") for name, _ in rec.names]
+            for dotted in targets:
+                target = index.by_name.get(dotted)
+                if target is not None and target.path != path:
+                    out.add(target.path)
+    return out
 
 
 def _module_aliases(index: RepoIndex, mod: Module) -> set[str]:
@@ -71,13 +85,16 @@ def _module_aliases(index: RepoIndex, mod: Module) -> set[str]:
     return out
 
 
-def _uses(index: RepoIndex, mod: Module) -> tuple[set[str], bool]:
-    """Names the module uses (not the names its own definitions bind), and whether it looks up a
-    generated module's names by a computed string."""
+def _uses(index: RepoIndex, mod: Module, skip: ast.AST | None = None) -> tuple[set[str], bool]:
+    """Names the module uses (not the names its own definitions bind; none under `skip`), and whether
+    it looks up a generated module's names by a computed string."""
     names: set[str] = set()
     dynamic = False
     aliases = _module_aliases(index, mod)
+    skipped = {id(n) for n in ast.walk(skip)} if skip is not None else set()
     for node in ast.walk(mod.tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
             names.add(node.id)
         elif isinstance(node, ast.Attribute):
@@ -106,10 +123,15 @@ def _uses(index: RepoIndex, mod: Module) -> tuple[set[str], bool]:
 
 def check_unwired(index: RepoIndex, entry_point: str) -> list[Finding]:
     code = {p: m for p, m in index.modules.items() if not _is_test_code(p)}
+    imported = _imported(index, code)
+    # A script nothing imports runs its own `__main__` block; in a module the code imports, that block
+    # is a demo no command runs, so what only it calls is unwired too.
+    scripts = {p for p, m in code.items() if _main_guard(m) is not None and p not in imported}
     used: set[str] = set()
     tested: set[str] = set()
     for path, mod in index.modules.items():
-        names, dynamic = _uses(index, mod)
+        demo = _main_guard(mod) if path in code and path != entry_point and path not in scripts else None
+        names, dynamic = _uses(index, mod, demo)
         if path in code:
             if dynamic:
                 return []  # a computed lookup could reach any name: say nothing rather than guess
@@ -118,7 +140,7 @@ def check_unwired(index: RepoIndex, entry_point: str) -> list[Finding]:
             tested |= names
     findings: list[Finding] = []
     for path, mod in sorted(code.items()):
-        if path == entry_point or _has_main_guard(mod) or PurePosixPath(path).name == "setup.py":
+        if path == entry_point or path in scripts or PurePosixPath(path).name == "setup.py":
             continue
         for stmt in mod.tree.body:
             if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
