@@ -10,6 +10,7 @@ import pytest
 
 from papercoder_mcp.errors import ValidationFailed
 from papercoder_mcp.models import Architecture, CoverageReport
+from papercoder_mcp.pipeline.answers import AnswerBook, HandoffSampler
 from papercoder_mcp.pipeline.edits import edit_artifact
 from papercoder_mcp.pipeline.export import export_repo
 from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
@@ -342,6 +343,20 @@ class TestCoverageFeedsTheRepairLoop:
         ctx = new_run(tmp_path, sampler)
         await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(repair_rounds=0))
         assert "repair_file" not in [r.stage for r in sampler.history]
+
+    async def test_a_coverage_repair_handed_to_the_agent_is_not_hidden_behind_verified(
+        self, tmp_path: Path
+    ) -> None:
+        sampler = FakeSampler(fake=FakeModel(coverage_gap=True))
+        ctx = new_run(tmp_path, sampler)
+        await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(repair_rounds=0))
+        agent = HandoffSampler(AnswerBook(ctx.store, ctx.run_id))
+        result = await run_pipeline(ctx.store, ctx.run_id, agent)
+        assert result.status == "needs_input", result.message
+        assert "verification passed, and the coverage check found" in result.message
+        assert [(r.stage, r.key) for r in result.deferred] == [("repair_file", "utils.py")]
+        assert "core layer" in result.deferred[0].prompt
+        assert ctx.store.get_run(ctx.run_id).status == "verified"  # the code is; the repair is offered
 
     async def test_a_map_given_twice_for_the_same_code_is_one_round(self, tmp_path: Path) -> None:
         sampler = FakeSampler(fake=FakeModel(coverage_gap=True))

@@ -83,6 +83,16 @@ def _unwired(files: dict[str, str]) -> list[str]:
     ]
 
 
+class TestTheTestRunner:
+    def test_pytest_is_needed_by_tests_that_never_import_it(self) -> None:
+        test = "from m import f\n\n\ndef test_f():\n    assert f() == 1\n"
+        files = {"m.py": "def f():\n    return 1\n", "tests/test_m.py": test}
+        assert _repo(files, requirements=["pytest>=8", "pytest-timeout"]).findings == []
+        # without tests, nothing needs it
+        found = _repo({"m.py": "x = 1\n"}, requirements=["pytest>=8"]).findings
+        assert [f.kind for f in found] == ["unused_requirement"]
+
+
 class TestUnwired:
     def test_defined_and_only_tested_is_named_with_where(self) -> None:
         main = "from model import build\n\nif __name__ == '__main__':\n    build()\n"

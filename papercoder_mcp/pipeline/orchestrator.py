@@ -385,7 +385,7 @@ async def _finish(store: Store, run_id: str, tracker: _Tracker, options: Pipelin
     status_now = run_status(store, run_id)
     how = sorted({d.how for d in tracker.deferred})
     status: RunOutcome
-    if status_now.complete:
+    if status_now.complete and not waiting:
         status = "verified"
         message = "every step is done and fresh and verification passed" + (
             "; its tests and smoke mode ran in the sandbox and passed"
@@ -393,12 +393,18 @@ async def _finish(store: Store, run_id: str, tracker: _Tracker, options: Pipelin
             else " (static checks: the tests and smoke mode have not run; verify with smoke runs them)"
         )
     elif waiting:
+        # A verified run can still have work handed out: the coverage round's repairs. Saying
+        # "verified" and dropping them would hide what the coverage check found missing.
         status = "partial" if how == ["later"] else "needs_input"
         message = (
-            f"{len(waiting)} step(s) wait for an answer"
-            + (f"; {len(bad)} step(s) did not finish" if bad else "")
-            + "; finished steps are kept"
+            (
+                "verification passed, and the coverage check found parts of the paper the code lacks: "
+                f"{len(waiting)} repair(s) wait for an answer (or export the verified repository as it is)"
+            )
+            if status_now.complete
+            else f"{len(waiting)} step(s) wait for an answer"
         )
+        message += (f"; {len(bad)} step(s) did not finish" if bad else "") + "; finished steps are kept"
     elif any(o.state == "budget" for o in bad):
         status = "budget_exceeded"
         message = (
@@ -421,6 +427,8 @@ async def _finish(store: Store, run_id: str, tracker: _Tracker, options: Pipelin
         status = "failed"
         message = "the run is not complete: " + "; ".join(status_now.problems[:5])
     lifecycle = {"verified": "verified", "failed": "failed"}.get(status, "needs-input")
+    if status_now.complete:
+        lifecycle = "verified"  # the code is verified; work still offered does not undo that
     store.update_run(run_id, status=lifecycle)
     result = PipelineResult(
         run_id=run_id,

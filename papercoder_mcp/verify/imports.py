@@ -13,6 +13,7 @@ from papercoder_mcp.verify.requirements_map import (
     is_stdlib,
     requirement_name,
 )
+from papercoder_mcp.verify.test_strength import is_test_file
 
 
 @dataclass
@@ -33,9 +34,12 @@ def check_imports(index: RepoIndex, requirements: list[str]) -> list[Finding]:
     findings += _cycles(index)
     if index.unparsable:
         return findings  # a file that does not parse may import any listed package
+    # The runner of the repository's tests needs no import: plain `assert` tests are run by pytest.
+    has_tests = any(is_test_file(p) for p in index.modules)
     for i, req in enumerate(requirements, start=1):
         name = requirement_name(req)
-        if name and name not in used and name not in IMPLICITLY_USED:
+        runner = has_tests and (name == "pytest" or name.startswith("pytest-"))
+        if name and name not in used and name not in IMPLICITLY_USED and not runner:
             findings.append(
                 Finding(
                     file="requirements.txt",
