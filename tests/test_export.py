@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,17 @@ class TestExport:
         assert os.access(out / "reproduce.sh", os.X_OK)
         if shutil.which("git"):
             assert len(result.git_commit) == 40
+
+            # The user's git works in it as in any clone: right commit, nothing changed, no stray worktree.
+            def git(*args: str) -> str:
+                done = subprocess.run(
+                    ["git", "-C", str(out), *args], capture_output=True, text=True, check=True
+                )
+                return done.stdout.strip()
+
+            assert git("rev-parse", "HEAD") == result.git_commit
+            assert git("status", "--porcelain") == ""
+            assert git("rev-parse", "--show-toplevel") == str(out.resolve())
 
     async def test_refuses_a_non_empty_directory_and_force_replaces_only_an_earlier_export(
         self, tmp_path: Path

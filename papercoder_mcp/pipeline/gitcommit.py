@@ -78,10 +78,10 @@ def commit_tree(repo: Path, message: str, *, exclude: tuple[str, ...] = ()) -> s
         git_dir = Path(scratch) / "git"
         env = git_env(home)
 
-        def git(*args: str) -> str:
+        def git(*args: str, check: bool = True) -> str:
             cmd = ["git", *GIT_SAFETY, f"--git-dir={git_dir}", f"--work-tree={repo}", *args]
             done = subprocess.run(
-                cmd, cwd=scratch, env=env, check=True, capture_output=True, text=True, timeout=60
+                cmd, cwd=scratch, env=env, check=check, capture_output=True, text=True, timeout=60
             )
             return done.stdout.strip()
 
@@ -94,6 +94,10 @@ def commit_tree(repo: Path, message: str, *, exclude: tuple[str, ...] = ()) -> s
             git("add", "-A")
             git("commit", "-q", "--no-verify", "-m", message)
             commit = git("rev-parse", "HEAD")
+            # `init` with --work-tree records this scratch path as core.worktree; once the git
+            # directory is moved into the tree, that path is gone and every git command would fail.
+            if git("config", "--get", "core.worktree", check=False):
+                git("config", "--unset", "core.worktree")
         except (subprocess.SubprocessError, OSError):
             return ""
         planted = repo / ".git"
