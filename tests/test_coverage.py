@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from papercoder_mcp.errors import ValidationFailed
+from papercoder_mcp.errors import StageError, ValidationFailed
 from papercoder_mcp.models import Architecture, CoverageReport
 from papercoder_mcp.pipeline.answers import AnswerBook, HandoffSampler
 from papercoder_mcp.pipeline.edits import edit_artifact
 from papercoder_mcp.pipeline.export import export_repo
 from papercoder_mcp.pipeline.orchestrator import PipelineOptions, run_pipeline
+from papercoder_mcp.pipeline.repair import verify_and_repair
 from papercoder_mcp.stages import (
     ANALYZE_FILE,
     REPAIR_FILE,
@@ -27,8 +28,9 @@ from papercoder_mcp.stages import (
 )
 from papercoder_mcp.stages.check_coverage import current_report, defined_symbols
 from papercoder_mcp.stages.design_architecture import STAGE as DESIGN
+from papercoder_mcp.stages.repair_file import repair_file
 
-from fake_model import FakeModel, FakeSampler
+from fake_model import FakeModel, FakeSampler, module_fn
 from pipeline_helpers import new_run
 
 pytestmark = pytest.mark.anyio
@@ -81,6 +83,10 @@ MAP = {
         },
     ]
 }
+
+
+async def verify_repo_now(ctx: StageContext) -> None:
+    await verify_and_repair(ctx, rounds=0)
 
 
 async def finished(tmp_path: Path) -> tuple[StageContext, FakeSampler]:
@@ -357,6 +363,32 @@ class TestCoverageFeedsTheRepairLoop:
         assert [(r.stage, r.key) for r in result.deferred] == [("repair_file", "utils.py")]
         assert "core layer" in result.deferred[0].prompt
         assert ctx.store.get_run(ctx.run_id).status == "verified"  # the code is; the repair is offered
+
+    async def test_repairing_one_file_leaves_the_other_files_findings_standing(self, tmp_path: Path) -> None:
+        ctx, sampler = await finished(tmp_path)
+        partial = [
+            {
+                "name": f"part of {f}",
+                "kind": "component",
+                "file": f,
+                "symbol": module_fn(f),
+                "note": "half done",
+            }
+            for f in ("model.py", "trainer.py")
+        ]
+        sampler.overrides = [json.dumps({"items": partial})]
+        await check_coverage(ctx, force=True)
+        await verify_repo_now(ctx)
+        assert "part of trainer.py" in REPAIR_FILE.prepare(ctx, "trainer.py").request.prompt
+        sampler.overrides = ["```python\n" + ctx.store.get_artifact(ctx.run_id, "code", "model.py").content
+                             + "\n\nEXTRA = 1\n```"]  # fmt: skip
+        await repair_file(ctx, "model.py")
+        await verify_repo_now(ctx)
+        # The map is now older than model.py, so it says nothing of model.py any more; trainer.py is
+        # the code the map read, so its finding stands (the round repairs every file it found).
+        assert "part of trainer.py" in REPAIR_FILE.prepare(ctx, "trainer.py").request.prompt
+        with pytest.raises(StageError, match="nothing to repair in model.py; the coverage map is older"):
+            REPAIR_FILE.prepare(ctx, "model.py")
 
     async def test_a_map_given_twice_for_the_same_code_is_one_round(self, tmp_path: Path) -> None:
         sampler = FakeSampler(fake=FakeModel(coverage_gap=True))

@@ -290,6 +290,24 @@ class TestValidation:
             await generate_file(ctx, "utils.py")
         assert len(ctx.store.calls(ctx.run_id, "generate_file")) == 2  # one re-ask, then it gives up
 
+    async def test_stubs_are_warned_of_by_verification_rules_not_by_a_word(self, tmp_path: Path) -> None:
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        await plan_through_config(ctx)
+        await analyze_file(ctx, "utils.py")
+        code = (
+            "class Problem:\n    def residual(self, x):\n        raise NotImplementedError\n\n\n"
+            "class Wave(Problem):\n    def residual(self, x):\n        return x\n\n\n"
+            "def pick(name):\n    if name == 'wave':\n        return Wave()\n    raise NotImplementedError(name)\n\n\n"
+            "def train(x):\n    pass\n"
+        )
+        sampler.overrides = [f"```python\n{code}```"]
+        result = await generate_file(ctx, "utils.py")
+        # A base-class hook and an unsupported option are not stubs; an empty train() is.
+        assert result.warnings == [
+            "utils.py has placeholders: line 17: train() has no body (only pass, ... or a docstring)"
+        ]
+
     async def test_prose_around_the_code_block_never_lands_in_the_file(self) -> None:
         assert extract_code("Sure! Here it is:\n```python\nx = 1\n```\nHope this helps.") == "x = 1\n"
         with pytest.raises(ValidationFailed, match="2 fenced code blocks"):

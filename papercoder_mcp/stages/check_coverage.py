@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from papercoder_mcp import prompts
 from papercoder_mcp.entry_point import EntryPointCli, read_cli, split_command
-from papercoder_mcp.errors import LimitExceeded, ValidationFailed
+from papercoder_mcp.errors import LimitExceeded, StageError, ValidationFailed
 from papercoder_mcp.interfaces import repository_summary
 from papercoder_mcp.limits import parse_python
 from papercoder_mcp.models import (
@@ -226,11 +226,14 @@ class CheckCoverage(StructuredStage):
             raise ValidationFailed("the coverage map does not validate: " + "; ".join(msgs), msgs) from exc
         arch = inputs.architecture(ctx, needed_by=self.name)
         report = check_coverage_map(coverage, repository_files(ctx, self.name), arch)
-        findings = coverage_findings(report, arch, inputs.file_order(ctx).order)
+        order = inputs.file_order(ctx).order
+        findings = coverage_findings(report, arch, order)
         return Accepted(
             content=report.model_dump_json(indent=2),
             format="json",
             metadata={
+                # What each finding was made from: repairing one file must not void the others'.
+                "code_versions": code_versions(ctx, order),
                 "items": len(report.items),
                 "missing": len(report.missing()),
                 "warnings": [f"{f.file}: {f.message}" for f in findings],
@@ -242,13 +245,51 @@ class CheckCoverage(StructuredStage):
 STAGE = CheckCoverage()
 
 
+def code_versions(ctx: StageContext, order: list[str]) -> dict[str, int]:
+    found = ((p, ctx.store.current_version(ctx.run_id, "code", p)) for p in order)
+    return {p: v for p, v in found if v is not None}
+
+
 def current_report(ctx: StageContext) -> CoverageReport | None:
     """The stored coverage map when it was made from the current code, else None; checked against the
     code again, so what export, repair and status see is what today's checks find in the files."""
     art = STAGE.current(ctx)
     if art is None or not STAGE.is_fresh(ctx):
         return None
-    stored = CoverageReport.model_validate_json(art.content)
+    return _rechecked(ctx, art.content)
+
+
+def standing_findings(ctx: StageContext, path: str) -> list[Finding]:
+    """The coverage findings on `path` that still hold: from the current map, or from a map made
+    before other files were repaired, as long as `path` itself is the code that map read."""
+    art = STAGE.current(ctx)
+    if art is None:
+        return []
+    if STAGE.is_fresh(ctx):
+        report = _rechecked(ctx, art.content)
+    else:
+        mapped = (art.metadata.get("code_versions") or {}).get(path)
+        now = ctx.store.find_artifact(ctx.run_id, "code", path)
+        # A repair of a dependency carries its dependents forward as new versions of the same code.
+        if (
+            now is None
+            or mapped is None
+            or (
+                mapped != now.version
+                and ctx.store.get_artifact(ctx.run_id, "code", path, mapped).content != now.content
+            )
+        ):
+            return []
+        try:
+            report = _rechecked(ctx, art.content)
+        except StageError:
+            return []  # the design or file order changed under the map: nothing of it stands
+    order = inputs.file_order(ctx).order
+    return [f for f in coverage_findings(report, inputs.architecture(ctx), order) if f.file == path]
+
+
+def _rechecked(ctx: StageContext, content: str) -> CoverageReport:
+    stored = CoverageReport.model_validate_json(content)
     answered = Coverage(
         items=[CoverageItem(**i.model_dump(exclude={"status", "problem"})) for i in stored.items]
     )

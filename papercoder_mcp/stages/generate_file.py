@@ -20,10 +20,10 @@ from papercoder_mcp.stages import inputs
 from papercoder_mcp.stages.analyze_file import file_task_or_error
 from papercoder_mcp.stages.answers import extract_code, language_for
 from papercoder_mcp.stages.base import Accepted, Stage, StageContext, StageResult, guidance_block, run_stage
+from papercoder_mcp.verify.index import RepoIndex
+from papercoder_mcp.verify.placeholders import check_placeholders
 
-_PLACEHOLDER = re.compile(
-    r"#\s*(TODO|FIXME|XXX)\b|\bNotImplementedError\b|implement (this|me)\b", re.IGNORECASE
-)
+_PLACEHOLDER = re.compile(r"#\s*(TODO|FIXME|XXX)\b|implement (this|me)\b", re.IGNORECASE)
 
 
 class SyntaxFailed(ValidationFailed):
@@ -58,12 +58,17 @@ def check_source(path: str, code: str) -> list[str]:
     return []
 
 
-def placeholder_lines(code: str) -> list[str]:
-    return [
-        f"line {i}: {line.strip()}"
-        for i, line in enumerate(code.splitlines(), 1)
-        if _PLACEHOLDER.search(line)
-    ]
+def placeholder_lines(path: str, code: str, written: dict[str, str]) -> list[str]:
+    """Stubs in a new file, by verification's own rules (an abstract method, a base-class hook that a
+    class in this file or one written before overrides, an unsupported-option raise are not stubs)."""
+    if language_for(path) != "python":
+        return [
+            f"line {i}: {line.strip()}"
+            for i, line in enumerate(code.splitlines(), 1)
+            if _PLACEHOLDER.search(line)
+        ]
+    index = RepoIndex({**written, path: code})
+    return [f"line {f.line}: {f.message}" for f in check_placeholders(index, None) if f.file == path]
 
 
 class GenerateFile(Stage):
@@ -110,7 +115,12 @@ class GenerateFile(Stage):
         if errors:
             raise SyntaxFailed(f"the generated {key} is unusable: " + "; ".join(errors), errors)
         metadata: dict[str, Any] = {"lines": code.count("\n") + (0 if code.endswith("\n") else 1)}
-        placeholders = placeholder_lines(code)
+        written = {
+            p: art.content
+            for p in inputs.file_order(ctx).order
+            if p != key and p.endswith(".py") and (art := ctx.store.find_artifact(ctx.run_id, "code", p))
+        }
+        placeholders = placeholder_lines(key, code, written)
         if placeholders:
             metadata["warnings"] = [f"{key} has placeholders: " + "; ".join(placeholders[:5])]
         if not code.endswith("\n"):

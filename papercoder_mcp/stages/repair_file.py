@@ -26,7 +26,8 @@ from papercoder_mcp.stages.base import (
     guidance_block,
     run_stage,
 )
-from papercoder_mcp.stages.check_coverage import coverage_findings, current_report
+from papercoder_mcp.stages.check_coverage import STAGE as COVERAGE
+from papercoder_mcp.stages.check_coverage import standing_findings
 from papercoder_mcp.stages.generate_file import STAGE as GENERATE_FILE_STAGE
 from papercoder_mcp.store.records import Artifact
 from papercoder_mcp.verify.models import Finding
@@ -67,7 +68,7 @@ def current_findings(ctx: StageContext, path: str) -> list[str]:
         raise MissingInput(
             f"the verification findings of {path} are older than its code: call verify_repo again first"
         )
-    found_here = [*found.verification.findings, *_coverage_findings(ctx)]  # coverage: what the map lacks
+    found_here = [*found.verification.findings, *standing_findings(ctx, path)]  # coverage: what the map lacks
     return [_finding_line(f) for f in found_here if f.file == path and f.severity != "info"]
 
 
@@ -79,13 +80,6 @@ def test_baseline(ctx: StageContext, path: str) -> str | None:
     return None
 
 
-def _coverage_findings(ctx: StageContext) -> list[Finding]:
-    report = current_report(ctx)
-    if report is None:
-        return []
-    return coverage_findings(report, inputs.architecture(ctx), inputs.file_order(ctx).order)
-
-
 class RepairFile(Stage):
     name = "repair_file"
     kind = "code"
@@ -95,7 +89,15 @@ class RepairFile(Stage):
         order, task = file_task_or_error(ctx, key, self.name)
         findings = current_findings(ctx, task.path)
         if not findings:
-            raise StageError(f"verification found nothing to repair in {task.path}")
+            stale = COVERAGE.current(ctx) is not None and not COVERAGE.is_fresh(ctx)
+            raise StageError(
+                f"verification found nothing to repair in {task.path}"
+                + (
+                    "; the coverage map is older than this file's code: call check_coverage again"
+                    if stale
+                    else ""
+                )
+            )
         code = inputs.require(ctx, "code", task.path, needed_by=f"repair_file({task.path!r})")
         blocks = []
         for dep in task.depends_on:

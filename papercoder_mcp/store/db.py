@@ -272,6 +272,14 @@ class Store:
         )
         return json.loads(rows[0]["metadata"] or "{}") if rows else None
 
+    def current_version(self, run_id: str, kind: str, key: str = "") -> int | None:
+        """The current version number of an artifact (None when there is none), without its content."""
+        rows = self._query(
+            "select max(version) as v from artifacts where run_id = ? and kind = ? and key = ?",
+            [run_id, kind, key],
+        )
+        return int(rows[0]["v"]) if rows and rows[0]["v"] is not None else None
+
     def find_runs_by_source_name(self, source: str) -> list[Run]:
         """Runs started from this source (a path, or `arxiv:ID`), newest first."""
         rows = self._query("select * from runs where source = ? order by created_at desc", [source])

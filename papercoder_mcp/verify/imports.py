@@ -38,7 +38,7 @@ def check_imports(index: RepoIndex, requirements: list[str]) -> list[Finding]:
     has_tests = any(is_test_file(p) for p in index.modules)
     for i, req in enumerate(requirements, start=1):
         name = requirement_name(req)
-        runner = has_tests and (name == "pytest" or name.startswith("pytest-"))
+        runner = has_tests and name is not None and (name == "pytest" or name.startswith("pytest-"))
         if name and name not in used and name not in IMPLICITLY_USED and not runner:
             findings.append(
                 Finding(
