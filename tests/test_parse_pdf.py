@@ -226,3 +226,21 @@ class TestHelpers:
     )
     def test_normalise_running(self, text: str, expected: str) -> None:
         assert normalise_running(text) == expected
+
+
+class TestPagesShownAsImages:
+    def test_the_methods_equations_come_before_an_appendix_of_proofs(self) -> None:
+        from papercoder_mcp.paper.models import Equation, Section
+        from papercoder_mcp.paper.pages import visual_pages
+
+        sections = [
+            Section(title="Method", number="3", page=3),
+            Section(title="Proofs", number="A", page=10),
+        ]
+        # Method equations on pages 3 and 4 (two each); the appendix has a page of ten.
+        equations = [Equation(text="x", page=p) for p in (3, 3, 4, 4, *[11] * 10, 12)]
+        paper = Paper(sections=sections, equations=equations, page_count=12)
+        assert visual_pages(paper, limit=2) == [3, 4]
+        assert visual_pages(paper, limit=3) == [3, 4, 11]
+        # Without an appendix heading, the busiest pages win as before.
+        assert visual_pages(Paper(equations=equations, page_count=12), limit=2) == [3, 11]

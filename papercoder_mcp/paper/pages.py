@@ -25,8 +25,22 @@ PAGE_DPI = 110
 _CACHE_SIZE = 24
 
 
+_BACK_MATTER = re.compile(r"^(references|bibliography|appendix|appendices|supplementary)\b", re.IGNORECASE)
+
+
+def body_end(paper: Paper) -> int | None:
+    """The page where the references or the appendix begin (None when the paper has no such heading)."""
+    for section in paper.sections:
+        lettered = bool(re.match(r"^[A-Z](\.\d+)*$", section.number))
+        if section.page and (lettered or _BACK_MATTER.match(section.title.strip())):
+            return section.page
+    return None
+
+
 def visual_pages(paper: Paper, limit: int = MAX_PAGE_IMAGES) -> list[int]:
-    """1-based pages holding tables, figures and display equations, most such items first, then in order."""
+    """1-based pages holding tables, figures and display equations: the body's first (the method's
+    equations and the results live there; an appendix of proofs can hold more equations than any page
+    of the method), most such items first, then in order."""
     counts: Counter[int] = Counter()
     for table in paper.tables:
         if table.page:
@@ -39,7 +53,8 @@ def visual_pages(paper: Paper, limit: int = MAX_PAGE_IMAGES) -> list[int]:
             counts[eq.page] += 1
     if paper.page_count:
         counts = Counter({p: n for p, n in counts.items() if 1 <= p <= paper.page_count})
-    ranked = sorted(counts, key=lambda p: (-counts[p], p))[: max(0, limit)]
+    end = body_end(paper)
+    ranked = sorted(counts, key=lambda p: (end is not None and p > end, -counts[p], p))[: max(0, limit)]
     return sorted(ranked)
 
 
