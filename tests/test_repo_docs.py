@@ -34,7 +34,9 @@ class TestCommandsFromTheEntryPoint:
             "`python main.py plot`: plot needs TABLE",
         ]
 
-    def test_mapped_experiments_in_the_papers_order_each_checked_and_quoted(self) -> None:
+    def test_mapped_experiments_in_the_order_of_the_subcommands_each_checked_and_quoted(self) -> None:
+        # main.py defines train, evaluate, plot: what evaluate writes, plot reads, whatever the
+        # order the paper's tables come in.
         coverage = CoverageReport(
             items=[
                 item("Table 2", "python main.py plot 2"),
@@ -45,16 +47,16 @@ class TestCommandsFromTheEntryPoint:
         )
         plan = plan_commands(architecture(), {"main.py": ARGPARSE_MAIN}, coverage)
         assert [r.command for r in plan.experiments] == [
-            "python main.py plot 2",
             "python main.py evaluate --checkpoint 'runs/best model.pt'",
+            "python main.py plot 2",
         ]
         assert plan.left_out == ["Table 3 `python main.py evaluate`: main.py evaluate requires --checkpoint"]
         script = reproduce_sh(plan)
         runs = [line for line in script.splitlines() if line and not line.startswith("#")][-3:]
         assert runs == [
             "python main.py smoke",
-            "python main.py plot 2",
             "python main.py evaluate --checkpoint 'runs/best model.pt'",
+            "python main.py plot 2",
         ]
 
     def test_a_smoke_command_the_code_lacks_is_not_run(self) -> None:

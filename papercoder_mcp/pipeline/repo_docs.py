@@ -45,7 +45,8 @@ def _one_line(text: str) -> str:
 
 
 def plan_commands(arch: Architecture, files: dict[str, str], coverage: CoverageReport | None) -> RunPlan:
-    """The smoke command, then the experiments in the paper's order, each only if it parses."""
+    """The smoke command, then the experiments in the entry point's order of subcommands (the paper's
+    within one), each only if it parses."""
     entry = arch.entry_point
     cli = read_cli(entry, files.get(entry, ""))
     plan = RunPlan(
@@ -73,6 +74,15 @@ def plan_commands(arch: Architecture, files: dict[str, str], coverage: CoverageR
     if not plan.experiments:
         plan.experiments, unfilled = _from_cli(cli, entry, arch.smoke_argv())
         plan.left_out += unfilled
+    # Commands run in the order the entry point defines its subcommands (pre-training before the
+    # transfer that loads its checkpoint), and in the paper's order within one subcommand.
+    position = {c.name: i for i, c in enumerate(cli.subcommands)}
+
+    def defined_at(run: RunCommand) -> int:
+        argv = split_command(run.command, entry) or []
+        return position.get(argv[0], len(position)) if argv else len(position)
+
+    plan.experiments.sort(key=defined_at)
     return plan
 
 

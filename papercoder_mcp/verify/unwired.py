@@ -157,8 +157,9 @@ def check_unwired(index: RepoIndex, entry_point: str) -> list[Finding]:
                     severity="warning",
                     message=(
                         f"{path}:{stmt.lineno} defines the {what} {name}, but {only}: no command of "
-                        f"{entry_point} can run it. Call it where the paper's procedure needs it (in the "
-                        "command that runs that step or experiment)"
+                        f"{entry_point} runs it. If the paper's procedure needs it, call it from the command "
+                        "that runs that step or experiment; if it is only a helper of the tests, leave "
+                        f"{entry_point} as it is"
                     ),
                 )
             )
