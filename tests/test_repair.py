@@ -158,6 +158,26 @@ class TestVerificationKey:
         with pytest.raises(MissingInput, match="older than its code"):
             REPAIR_FILE.prepare(ctx, "trainer.py")
 
+    async def test_a_code_edit_does_not_make_the_files_after_it_be_generated_again(
+        self, tmp_path: Path
+    ) -> None:
+        from papercoder_mcp.pipeline.edits import edit_artifact
+        from papercoder_mcp.stages import inputs
+
+        sampler = FakeSampler()
+        ctx = new_run(tmp_path, sampler)
+        assert (await run_pipeline(ctx.store, ctx.run_id, sampler)).status == "verified"
+        order = inputs.file_order(ctx)
+        after = [p for p in order.order if "utils.py" in order.written_before(p)]
+        assert after  # utils.py is read by the files generated after it
+        code = ctx.store.get_artifact(ctx.run_id, "code", "utils.py").content
+        edit_artifact(ctx.store, ctx.run_id, "code", code + "\n\nSEED = 0\n", "utils.py")
+        assert all(GENERATE_FILE.is_fresh(ctx, p) for p in after)
+        before = len(sampler.history)
+        assert (await run_pipeline(ctx.store, ctx.run_id, sampler)).status == "verified"
+        assert "generate_file" not in [r.stage for r in sampler.history[before:]]
+        assert "SEED = 0" in ctx.store.get_artifact(ctx.run_id, "code", "utils.py").content
+
     async def test_repair_rounds_are_counted_across_calls(self, tmp_path: Path) -> None:
         """A stubborn model: one round per call must still stop (the round count lives in the store)."""
         sampler = Planted(stubborn=True)

@@ -41,7 +41,8 @@ async def edit_artifact(
     """Store your corrected version of any artifact as its new current version (history is kept).
 
     Validated like a model's answer. Everything downstream becomes stale and is redone by the next
-    run_pipeline (or stage call); the edit itself is never overwritten.
+    run_pipeline (or stage call), but for code: the files after an edited file are kept. The edit
+    itself is never overwritten.
     """
     app = app_of(ctx)
     try:

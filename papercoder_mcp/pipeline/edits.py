@@ -2,7 +2,9 @@
 
 The edit is stored with the hash of the inputs its stage would use now, so it
 counts as done (a resumed run keeps it instead of redoing it), while every
-artifact downstream, whose inputs now include the edit, becomes stale.
+artifact downstream, whose inputs now include the edit, becomes stale; except
+that a code edit, like a repair, carries the code of the files after it forward
+(their code is not what changed), so they are not generated again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from papercoder_mcp.stages import (
 )
 from papercoder_mcp.stages.answers import language_for
 from papercoder_mcp.stages.base import Accepted, store_accepted
+from papercoder_mcp.stages.repair_file import carry_dependents, fresh_dependents
 from papercoder_mcp.store import Store
 
 # The stage that makes each kind (a repair also writes code, but generate_file is its maker).
@@ -50,7 +53,12 @@ def edit_artifact(store: Store, run_id: str, kind: str, content: str, key: str =
         # An edit is the file itself; the stage's parser expects it the way a model answers: fenced.
         content = f"````{language_for(key) if kind == 'code' else 'yaml'}\n{content.rstrip()}\n````"
     try:
-        return accept_answer(stage, ctx, key, content, source="edit")
+        # A corrected file leaves the code of the files after it as it is (like a repair), where a
+        # corrected plan or design makes everything after it stale.
+        carried = fresh_dependents(ctx, key) if kind == "code" else []
+        result = accept_answer(stage, ctx, key, content, source="edit")
+        carry_dependents(ctx, key, carried)
+        return result
     except MissingInput:
         pass
     # The stage's own inputs are missing, so there is no prompt to hash: store the edit as given,

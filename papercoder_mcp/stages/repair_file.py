@@ -134,29 +134,38 @@ class RepairFile(Stage):
     def store(
         self, ctx: StageContext, key: str, input_hash: str, accepted: Accepted, source: str
     ) -> Artifact:
-        """Store the repaired file, and keep the files generated after it current.
-
-        Their code does not change, only their inputs (this file's code or interface is part of their
-        prompt).
-        Without a carried-over version, the next pipeline run would regenerate every dependent of a
-        repaired file, and lose its own repairs."""
-        order = inputs.file_order(ctx)
-        dependents = [p for p in order.order if key in order.written_before(p)]
-        fresh_before = [d for d in dependents if GENERATE_FILE_STAGE.is_fresh(ctx, d)]
+        """Store the repaired file, and keep the files generated after it current (`carry_dependents`)."""
+        fresh_before = fresh_dependents(ctx, key)
         artifact = super().store(ctx, key, input_hash, accepted, source)
-        for path in fresh_before:
-            code = ctx.store.get_artifact(ctx.run_id, "code", path)
-            if not GENERATE_FILE_STAGE.is_fresh(ctx, path):
-                ctx.store.put_artifact(
-                    ctx.run_id,
-                    "code",
-                    code.content,
-                    key=path,
-                    format=code.format,
-                    input_hash=GENERATE_FILE_STAGE.prepare(ctx, path).input_hash,
-                    metadata={**code.metadata, "source": "carried", "after_repair_of": key},
-                )
+        carry_dependents(ctx, key, fresh_before)
         return artifact
+
+
+def fresh_dependents(ctx: StageContext, key: str) -> list[str]:
+    """The files generated after `key` (its code or interface is in their prompt) that are fresh now."""
+    order = inputs.file_order(ctx)
+    dependents = [p for p in order.order if key in order.written_before(p)]
+    return [d for d in dependents if GENERATE_FILE_STAGE.is_fresh(ctx, d)]
+
+
+def carry_dependents(ctx: StageContext, key: str, fresh_before: list[str]) -> None:
+    """After `key`'s code was corrected (a repair, an edit), keep its dependents current.
+
+    Their code does not change, only their inputs. Without a carried-over version, the next pipeline
+    run would regenerate every dependent of a corrected file, and lose its own repairs and edits."""
+    for path in fresh_before:
+        if GENERATE_FILE_STAGE.is_fresh(ctx, path):
+            continue
+        code = ctx.store.get_artifact(ctx.run_id, "code", path)
+        ctx.store.put_artifact(
+            ctx.run_id,
+            "code",
+            code.content,
+            key=path,
+            format=code.format,
+            input_hash=GENERATE_FILE_STAGE.prepare(ctx, path).input_hash,
+            metadata={**code.metadata, "source": "carried", "after_repair_of": key},
+        )
 
 
 STAGE = RepairFile()
