@@ -36,7 +36,9 @@ from papercoder_mcp.stages import inputs
 from papercoder_mcp.stages.answers import extract_json
 from papercoder_mcp.stages.base import Accepted, StageContext, StageResult, guidance_block, run_stage
 from papercoder_mcp.stages.structured import StructuredStage, validation_messages
+from papercoder_mcp.verify.index import RepoIndex
 from papercoder_mcp.verify.models import Finding
+from papercoder_mcp.verify.unwired import code_uses
 
 # The whole repository's interfaces go into this one prompt, so it may be longer than a per-file one.
 COVERAGE_SUMMARY_CHARS = 30_000
@@ -60,24 +62,6 @@ def defined_symbols(source: str) -> set[str]:
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names.update(t.id for t in targets if isinstance(t, ast.Name))
-    return names
-
-
-def referenced_names(sources: dict[str, str]) -> set[str]:
-    """Every name the code uses (read, called, imported, an attribute), not the names it defines."""
-    names: set[str] = set()
-    for source in sources.values():
-        try:
-            tree = parse_python(source)
-        except (SyntaxError, LimitExceeded):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
-                names.add(node.id)
-            elif isinstance(node, ast.Attribute):
-                names.add(node.attr)
-            elif isinstance(node, ast.ImportFrom):
-                names.update(alias.name for alias in node.names)
     return names
 
 
@@ -132,9 +116,10 @@ def check_item(
 def check_coverage_map(coverage: Coverage, files: dict[str, str], arch: Architecture) -> CoverageReport:
     """The map checked against the code (whether the smoke command exists is verification's check)."""
     cli = read_cli(arch.entry_point, files.get(arch.entry_point, ""))
-    used = referenced_names(
-        {p: src for p, src in files.items() if p.endswith(".py") and not is_test_module(p)}
-    )
+    # The same notion of "used" as verification's unwired check (None: a computed lookup, so anything
+    # may be).
+    uses = code_uses(RepoIndex(files, arch.entry_point), arch.entry_point)
+    used = uses.code if uses is not None else None
     return CoverageReport(items=[check_item(i, files, arch, cli, used) for i in coverage.items])
 
 

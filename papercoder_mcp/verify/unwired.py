@@ -19,6 +19,7 @@ name of a module that some file reaches by a computed name (`getattr(module, nam
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from papercoder_mcp.verify.index import Module, RepoIndex
@@ -121,23 +122,42 @@ def _uses(index: RepoIndex, mod: Module, skip: ast.AST | None = None) -> tuple[s
     return names, dynamic
 
 
-def check_unwired(index: RepoIndex, entry_point: str) -> list[Finding]:
+@dataclass
+class Uses:
+    """The names the code uses outside the tests, and the names the tests use."""
+
+    code: set[str]
+    tests: set[str]
+    scripts: set[str]  # paths of modules nothing imports, run by their own `__main__` block
+
+
+def code_uses(index: RepoIndex, entry_point: str) -> Uses | None:
+    """What the repository's code uses, by name; None when some code looks names up by a computed
+    string on one of our modules (then any name may be in use)."""
     code = {p: m for p, m in index.modules.items() if not _is_test_code(p)}
     imported = _imported(index, code)
     # A script nothing imports runs its own `__main__` block; in a module the code imports, that block
     # is a demo no command runs, so what only it calls is unwired too.
     scripts = {p for p, m in code.items() if _main_guard(m) is not None and p not in imported}
-    used: set[str] = set()
-    tested: set[str] = set()
+    uses = Uses(code=set(), tests=set(), scripts=scripts)
     for path, mod in index.modules.items():
         demo = _main_guard(mod) if path in code and path != entry_point and path not in scripts else None
         names, dynamic = _uses(index, mod, demo)
         if path in code:
             if dynamic:
-                return []  # a computed lookup could reach any name: say nothing rather than guess
-            used |= names
+                return None
+            uses.code |= names
         else:
-            tested |= names
+            uses.tests |= names
+    return uses
+
+
+def check_unwired(index: RepoIndex, entry_point: str) -> list[Finding]:
+    uses = code_uses(index, entry_point)
+    if uses is None:
+        return []  # a computed lookup could reach any name: say nothing rather than guess
+    code = {p: m for p, m in index.modules.items() if not _is_test_code(p)}
+    used, tested, scripts = uses.code, uses.tests, uses.scripts
     findings: list[Finding] = []
     for path, mod in sorted(code.items()):
         if path == entry_point or path in scripts or PurePosixPath(path).name == "setup.py":
