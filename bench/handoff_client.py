@@ -72,8 +72,16 @@ async def main(args: argparse.Namespace) -> None:
                 out.write_bytes(base64.b64decode(getattr(part, "blob", "")))
                 print(f"<{part.mime_type} written to {out}>")
         elif args.verb == "tools":
+            # Each tool with its whole description and its arguments (an enum's values too): an agent
+            # guessing `kind: "file"` for edit_artifact had only seen the first line.
             for tool in (await client.list_tools()).tools:
-                print(f"{tool.name}: {(tool.description or '').splitlines()[0]}")
+                print(f"## {tool.name}\n{tool.description or ''}")
+                required = set(tool.input_schema.get("required", []))
+                for name, prop in tool.input_schema.get("properties", {}).items():
+                    choices = f" one of {prop['enum']}" if "enum" in prop else ""
+                    need = "" if name in required else " (optional)"
+                    print(f"- {name}{need}:{choices} {prop.get('description', '')}".rstrip())
+                print()
 
 
 if __name__ == "__main__":
