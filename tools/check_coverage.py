@@ -26,7 +26,7 @@ async def check_coverage(
     command that implement them, checked against the code. Call it once every file has code.
 
     Report at papercoder://runs/{run_id}/coverage: implemented, not_implemented (listed in the exported
-    README) or not_found (mapped to missing code: repair_file the files named in `warnings`).
+    README), or partial, unused, not_found (repair_file the files named in `warnings`).
     """
     result = await drive_stage(
         ctx,
