@@ -31,6 +31,15 @@ class TestFullRun:
         # 19 model calls and the verification of the result.
         assert [e.kind for e in events].count("step_finished") == 20
         assert events[-1].kind == "run_finished" and events[-1].done == events[-1].total == 20
+        # The total is unknown (0) until the file order says how many files there are, then fixed.
+        totals = [e.total for e in events]
+        assert totals[0] == 0 and set(totals) == {0, 20}
+        first_file = next(i for i, e in enumerate(events) if e.stage == "analyze_file")
+        assert totals.index(20) <= first_file and totals[first_file - 1] == 0
+        # A resumed run knows it from the start.
+        again: list[ProgressEvent] = []
+        await run_pipeline(ctx.store, ctx.run_id, sampler, progress=again.append)
+        assert {e.total for e in again} == {20}
         status = run_status(ctx.store, ctx.run_id)
         assert status.complete and all(s.status == "done" for s in status.steps)
         assert ctx.store.get_run(ctx.run_id).status == "verified"

@@ -293,7 +293,7 @@ class _Display:
             self._describe(f"{label} {verb}  {totals}")
             if self.progress is None:
                 info(
-                    f"[{event.done}/{event.total}] {label} {verb} (run cost {format_cost(event.total_cost_usd)})"
+                    f"[{event.done}/{event.total or '?'}] {label} {verb} (run cost {format_cost(event.total_cost_usd)})"
                 )
 
     def on_retry(self, notice: RetryNotice) -> None:

@@ -23,6 +23,7 @@ not finished; an edited artifact makes exactly its downstream stale.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -121,8 +122,13 @@ class _Tracker:
         self.store, self.run_id, self.callback = store, run_id, callback
         self.outcomes: list[StepOutcome] = []
         self.deferred: list[AnswerDeferred] = []
-        self.total = len(PLANNING_STAGES)
+        self.total = 0  # unknown until the file order says how many files there are
+        self.fixed_steps = len(PLANNING_STAGES)
+        self.per_file = 2
         self.stop_new_calls = False
+
+    def count_files(self, files: int) -> None:
+        self.total = self.fixed_steps + self.per_file * files
 
     async def emit(self, event: ProgressEvent) -> None:
         if self.callback is None:
@@ -231,7 +237,15 @@ async def run_pipeline(
     budget = budget_for(options.max_cost_usd, spent_usd=store.total_cost(run_id))
     ctx = StageContext(store=store, run_id=run_id, sampler=sampler, budget=budget, settings=options.settings)
     tracker = _Tracker(store, run_id, progress)
-    tracker.total = len(PLANNING_STAGES) * (2 if options.refine else 1) + (1 if options.verify else 0) + 1
+    tracker.fixed_steps = (
+        len(PLANNING_STAGES) * (2 if options.refine else 1) + (1 if options.verify else 0) + 1
+    )
+    tracker.per_file = 3 if options.refine else 2
+    # The step count depends on the number of files, which only the file order says: until it exists
+    # the total is unknown (0, sent as none) rather than a number that later jumps.
+    if store.find_artifact_metadata(run_id, "file_order") is not None:
+        with contextlib.suppress(PaperCoderError, ValueError):
+            tracker.count_files(len(file_order(ctx).files))
     store.update_run(run_id, status="running")
 
     planned = True
@@ -339,7 +353,7 @@ async def _files(
     ctx: StageContext, tracker: _Tracker, concurrency: int, refine_analyses: bool = False
 ) -> None:
     order = file_order(ctx)
-    tracker.total += (3 if refine_analyses else 2) * len(order.files)
+    tracker.count_files(len(order.files))
     limiter = PriorityLimiter(concurrency)
     chain = chain_lengths({t.path: t.depends_on for t in order.files})
     ready = {t.path: anyio.Event() for t in order.files}
