@@ -47,6 +47,17 @@ class Planted(FakeSampler):
         return await super().sample(request)
 
 
+@dataclass
+class KeepsIt(Planted):
+    """Answers every repair of trainer.py with UNCHANGED (as a model told a warning may stay would)."""
+
+    async def sample(self, request: SampleRequest) -> Completion:
+        if request.key == "trainer.py" and stage_of(request.prompt) == "repair_file":
+            self.history.append(request)
+            return Completion(text="UNCHANGED", sampler=self.name, model=self.model, cost_usd=0.0)
+        return await super().sample(request)
+
+
 async def generated(tmp_path: Path, sampler: FakeSampler):  # type: ignore[no-untyped-def]
     ctx = new_run(tmp_path, sampler)
     result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
@@ -177,6 +188,20 @@ class TestVerificationKey:
         assert (await run_pipeline(ctx.store, ctx.run_id, sampler)).status == "verified"
         assert "generate_file" not in [r.stage for r in sampler.history[before:]]
         assert "SEED = 0" in ctx.store.get_artifact(ctx.run_id, "code", "utils.py").content
+
+    async def test_an_unchanged_answer_keeps_the_file_and_is_not_checked_again(self, tmp_path: Path) -> None:
+        sampler = KeepsIt()
+        ctx = await generated(tmp_path, sampler)
+        before = ctx.store.get_artifact(ctx.run_id, "code", "trainer.py")
+        report = await verify_and_repair(ctx, rounds=3)
+        assert report.stopped == "no_progress", report.message
+        assert [r.stage for r in sampler.history].count("repair_file") == 1  # asked once, not every round
+        after = ctx.store.get_artifact(ctx.run_id, "code", "trainer.py")
+        assert after.content == before.content and after.metadata["unchanged"] is True
+        # Verifying the same code again would find the same: the result is carried, not recomputed.
+        latest = ctx.store.get_artifact(ctx.run_id, "verification")
+        assert latest.metadata["carried_from"] == latest.version - 1 and latest.metadata["round"] == 1
+        assert "no_such_function" in report.verification.findings[0].message
 
     async def test_repair_rounds_are_counted_across_calls(self, tmp_path: Path) -> None:
         """A stubborn model: one round per call must still stop (the round count lives in the store)."""

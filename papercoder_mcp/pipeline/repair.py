@@ -136,6 +136,18 @@ def _verify(ctx: StageContext, smoke: bool, unsandboxed: bool) -> checks.StoredV
     reused = checks.current(ctx.store, ctx.run_id, key)
     if reused is not None:
         return reused
+    previous = checks.latest(ctx.store, ctx.run_id)
+    if previous is not None and checks.same_code(ctx.store, ctx.run_id, previous.key, key):
+        # A repair that left every file as it was: checking (and running) the same code again would
+        # find the same. Stored under the new versions, so the round is counted and the loop stops.
+        return checks.store_verification(
+            ctx.store,
+            ctx.run_id,
+            previous.verification,
+            key,
+            previous.problems,
+            carried_from=previous.version,
+        )
     verification = verify_run(ctx.store, ctx.run_id)
     if smoke:
         files, requirements, entry_point = executed_files(ctx)

@@ -116,8 +116,31 @@ def _round_of(store: Store, run_id: str, key: VerificationKey) -> tuple[int, int
     return previous.round + 1, previous.problems
 
 
+def same_code(store: Store, run_id: str, old: VerificationKey, new: VerificationKey) -> bool:
+    """Whether `new` checks exactly what `old` did: the same options, and every file whose version
+    differs is code with the same content (a repair that kept the file as it was)."""
+    if old.smoke != new.smoke or old.python != new.python or set(old.files) != set(new.files):
+        return False
+    for name, version in new.files.items():
+        if old.files[name] == version:
+            continue
+        kind, _, path = name.partition(":")
+        if kind != "code":
+            return False
+        then = store.find_artifact(run_id, kind, path, version=old.files[name])
+        now = store.find_artifact(run_id, kind, path, version=version)
+        if then is None or now is None or then.content != now.content:
+            return False
+    return True
+
+
 def store_verification(
-    store: Store, run_id: str, verification: Verification, key: VerificationKey, problems: int
+    store: Store,
+    run_id: str,
+    verification: Verification,
+    key: VerificationKey,
+    problems: int,
+    carried_from: int | None = None,
 ) -> StoredVerification:
     round_, before = _round_of(store, run_id, key)
     art = store.put_artifact(
@@ -133,6 +156,7 @@ def store_verification(
             "checked": key.model_dump(mode="json"),
             "round": round_,
             "problems_before": before,
+            **({"carried_from": carried_from} if carried_from is not None else {}),
         },
     )
     return StoredVerification(

@@ -94,7 +94,10 @@ def contract(stage: Stage, key: str, schema: dict[str, Any] | None) -> str:
     if stage.kind == "config":
         return "the whole config.yaml in one ```yaml fenced block, nothing else"
     if stage.kind == "code":
-        return f"the whole file {key} in one ```{language_for(key)} fenced block, nothing else"
+        whole = f"the whole file {key} in one ```{language_for(key)} fenced block, nothing else"
+        return whole + (
+            " (or the single word UNCHANGED, when no change is due)" if stage.name == "repair_file" else ""
+        )
     if stage.kind == "analysis":
         return f"a detailed Markdown analysis of {key} (at least a few paragraphs), nothing else"
     return "the answer the prompt asks for, as plain text"

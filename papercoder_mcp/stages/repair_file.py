@@ -120,6 +120,13 @@ class RepairFile(Stage):
         )
 
     def accept(self, ctx: StageContext, key: str, text: str, structured: Any | None) -> Accepted:
+        if text.strip().strip("`").strip() == UNCHANGED:
+            # The model's word that no change is due (a warning the file may leave as it is): the
+            # current code, without paying for it to be written out again.
+            code = inputs.require(ctx, "code", key, needed_by=f"repair_file({key!r})")
+            return Accepted(
+                content=code.content, format=code.format, metadata={"repair": True, "unchanged": True}
+            )
         accepted = GENERATE_FILE_STAGE.accept(ctx, key, text, structured)
         baseline = test_baseline(ctx, key)
         why = weakening(key, baseline, accepted.content) if baseline is not None else None
@@ -169,6 +176,7 @@ def carry_dependents(ctx: StageContext, key: str, fresh_before: list[str]) -> No
 
 
 STAGE = RepairFile()
+UNCHANGED = "UNCHANGED"
 
 
 async def repair_file(ctx: StageContext, path: str) -> StageResult:
