@@ -3,7 +3,7 @@
 In a repository that reproduces a paper, everything the paper needs runs from the
 entry point. A function the model wrote, maybe tested, but never called (a
 `load_pretrained_encoder` the classifier never loads, a third method the
-experiment loop leaves out) is the most common way a repository looks complete and
+experiment loop leaves out) is a common way for a repository to look complete when it
 is not: it passes every other check. Names are matched, not resolved, so a use
 anywhere outside the tests (a call, an attribute, an import, a registry string)
 counts, and the check errs towards silence.
