@@ -26,6 +26,9 @@ class CliOption(BaseModel):
     positional: bool = False
     required: bool = False
     takes_value: bool = True
+    values: int | Literal["+", "*"] = Field(
+        1, description="how many words its value takes: a count, or argparse's nargs '+' / '*'"
+    )
     metavar: str = ""
     choices: list[str] = Field(default_factory=list, description="the values `choices=` allows, if strings")
 
@@ -123,16 +126,28 @@ def _consume(cmd: CliCommand, argv: list[str]) -> tuple[str, list[str]]:
             opt = cmd.find(flag)
             if opt is None and flag not in ("-h", "--help"):
                 return f"unknown option {flag} for{where}", []
-            i += 2 if opt is not None and opt.takes_value and "=" not in token else 1
-        elif seen < len(positionals):
-            seen += 1
             i += 1
+            if opt is not None and opt.takes_value and "=" not in token:
+                i = _take_values(argv, i, opt.values)
+        elif seen < len(positionals):
+            i = _take_values(argv, i, positionals[seen].values)
+            seen += 1
         else:
             break
     missing = [o.usage() for o in positionals[seen:] if o.required]
     if missing:
         return f"{where.strip()} needs {', '.join(missing)}", []
     return "", argv[i:]
+
+
+def _take_values(argv: list[str], i: int, values: int | str) -> int:
+    """Where the words after one option (or positional) end: `values` of them, or, for nargs '+' and
+    '*', every word up to the next option, as argparse reads them."""
+    if isinstance(values, int):
+        return i + values
+    while i < len(argv) and not (argv[i].startswith("-") and argv[i] != "-"):
+        i += 1
+    return i
 
 
 def split_command(command: str, entry: str) -> list[str] | None:
@@ -224,19 +239,30 @@ def _argparse_option(call: ast.Call, named: dict[str, list[str]] | None = None) 
     action = _const(_kw(call, "action"))
     takes_value = action not in ("store_true", "store_false", "count", "help", "version", "store_const")
     metavar = _const(_kw(call, "metavar"))
+    nargs = _const(_kw(call, "nargs"))
+    # nargs: an int takes that many words; '+' and '*' take every word up to the next option; '?'
+    # (and argparse.REMAINDER, read here as '*') one at most.
+    values: int | Literal["+", "*"] = 1
+    if isinstance(nargs, int) and not isinstance(nargs, bool) and nargs >= 0:
+        values = nargs
+    elif nargs == "+":
+        values = "+"
+    elif nargs in ("*", "..."):
+        values = "*"
     if not flags[0].startswith("-"):
-        nargs = _const(_kw(call, "nargs"))
         return CliOption(
             flags=flags[:1],
             positional=True,
             required=nargs not in ("?", "*"),
+            values=values,
             metavar=metavar if isinstance(metavar, str) else "",
             choices=_choices(_kw(call, "choices"), named or {}),
         )
     return CliOption(
         flags=flags,
         required=_const(_kw(call, "required")) is True,
-        takes_value=takes_value,
+        takes_value=takes_value and values != 0,
+        values=values,
         metavar=metavar if isinstance(metavar, str) else "",
     )
 

@@ -86,6 +86,44 @@ def main() -> None:
 """
 
 
+MANY = """
+import argparse
+
+def main():
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    t2 = sub.add_parser("table2")
+    t2.add_argument("--tasks", nargs="+", default=["ende"])
+    t2.add_argument("--sizes", nargs="*")
+    t2.add_argument("--pair", nargs=2)
+    t2.add_argument("--seed", type=int, default=0)
+    ev = sub.add_parser("evaluate")
+    ev.add_argument("checkpoints", nargs="+")
+    ev.add_argument("--beam", type=int)
+    args = parser.parse_args()
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+class TestOptionsTakingSeveralValues:
+    """nargs='+', '*' and N take several words, as argparse reads them (a flag ends them)."""
+
+    def test_they_parse_as_argparse_would(self) -> None:
+        cli = read_cli("main.py", MANY)
+        for argv in (
+            ["table2", "--tasks", "ende", "enfr"],
+            ["table2", "--tasks", "ende", "enfr", "--seed", "1"],
+            ["table2", "--sizes", "--seed", "1"],
+            ["table2", "--pair", "a", "b"],
+            ["evaluate", "a.pt", "b.pt", "--beam", "4"],
+        ):
+            assert cli.problem(argv) == "", argv
+        assert "unexpected arguments c" in cli.problem(["table2", "--pair", "a", "b", "c"])
+        assert "needs CHECKPOINTS" in cli.problem(["evaluate"])
+
+
 class TestAPositionalWithChoices:
     """`add_argument("command", choices=[...])` is as much a set of subcommands as add_subparsers."""
 
