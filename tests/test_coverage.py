@@ -26,6 +26,7 @@ from papercoder_mcp.stages import (
     order_files,
     write_config,
 )
+from papercoder_mcp.stages.base import accept_answer
 from papercoder_mcp.stages.check_coverage import current_report, defined_symbols
 from papercoder_mcp.stages.design_architecture import STAGE as DESIGN
 from papercoder_mcp.stages.repair_file import repair_file
@@ -363,6 +364,10 @@ class TestCoverageFeedsTheRepairLoop:
         assert [(r.stage, r.key) for r in result.deferred] == [("repair_file", "utils.py")]
         assert "core layer" in result.deferred[0].prompt
         assert ctx.store.get_run(ctx.run_id).status == "verified"  # the code is; the repair is offered
+        # The agent answers that the file may stay as it is: that is the round, not asked again.
+        accept_answer(REPAIR_FILE, ctx, "utils.py", "UNCHANGED", source="agent")
+        again = await run_pipeline(ctx.store, ctx.run_id, agent)
+        assert again.status == "verified" and again.deferred == [], again.message
 
     async def test_repairing_one_file_leaves_the_other_files_findings_standing(self, tmp_path: Path) -> None:
         ctx, sampler = await finished(tmp_path)

@@ -299,7 +299,20 @@ def _coverage_targets(ctx: StageContext, rounds: int) -> list[str]:
     if report is None or _coverage_rounds(ctx) > rounds:
         return []
     order = file_order(ctx).order
-    return sorted({f.file for f in coverage_findings(report, architecture(ctx), order)})
+    found = sorted({f.file for f in coverage_findings(report, architecture(ctx), order)})
+    # A file repaired since this map was made has had its round: a repair that kept it as it was
+    # (UNCHANGED, or the same code again) leaves the map fresh, and must not be asked again forever.
+    art = CHECK_COVERAGE.current(ctx)
+    mapped = (art.metadata.get("code_versions") or {}) if art is not None else {}
+    return [p for p in found if not _repaired_since(ctx, p, mapped.get(p))]
+
+
+def _repaired_since(ctx: StageContext, path: str, version: int | None) -> bool:
+    if version is None:
+        return False
+    return any(
+        a.version > version and a.metadata.get("repair") for a in ctx.store.history(ctx.run_id, "code", path)
+    )
 
 
 def _coverage_rounds(ctx: StageContext) -> int:
