@@ -122,14 +122,10 @@ def same_code(store: Store, run_id: str, old: VerificationKey, new: Verification
     if old.smoke != new.smoke or old.python != new.python or set(old.files) != set(new.files):
         return False
     for name, version in new.files.items():
-        if old.files[name] == version:
-            continue
         kind, _, path = name.partition(":")
-        if kind != "code":
-            return False
-        then = store.find_artifact(run_id, kind, path, version=old.files[name])
-        now = store.find_artifact(run_id, kind, path, version=version)
-        if then is None or now is None or then.content != now.content:
+        if old.files[name] != version and (
+            kind != "code" or not store.same_content(run_id, kind, path, old.files[name], version)
+        ):
             return False
     return True
 

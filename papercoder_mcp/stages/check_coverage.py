@@ -254,16 +254,9 @@ def standing_findings(ctx: StageContext, path: str) -> list[Finding]:
         report = _rechecked(ctx, art.content)
     else:
         mapped = (art.metadata.get("code_versions") or {}).get(path)
-        now = ctx.store.find_artifact(ctx.run_id, "code", path)
+        now = ctx.store.current_version(ctx.run_id, "code", path)
         # A repair of a dependency carries its dependents forward as new versions of the same code.
-        if (
-            now is None
-            or mapped is None
-            or (
-                mapped != now.version
-                and ctx.store.get_artifact(ctx.run_id, "code", path, mapped).content != now.content
-            )
-        ):
+        if now is None or mapped is None or not ctx.store.same_content(ctx.run_id, "code", path, mapped, now):
             return []
         try:
             report = _rechecked(ctx, art.content)

@@ -60,11 +60,7 @@ def current_findings(ctx: StageContext, path: str) -> list[str]:
         raise MissingInput(f"repair_file({path!r}) needs a verification of the files: call verify_repo first")
     code = inputs.require(ctx, "code", path, needed_by=f"repair_file({path!r})")
     checked = found.key.files.get(f"code:{path}")
-    same = checked == code.version or (
-        checked is not None
-        and ctx.store.get_artifact(ctx.run_id, "code", path, checked).content == code.content
-    )
-    if not same:
+    if checked is None or not ctx.store.same_content(ctx.run_id, "code", path, checked, code.version):
         raise MissingInput(
             f"the verification findings of {path} are older than its code: call verify_repo again first"
         )

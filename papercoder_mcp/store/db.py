@@ -280,6 +280,18 @@ class Store:
         )
         return int(rows[0]["v"]) if rows and rows[0]["v"] is not None else None
 
+    def same_content(self, run_id: str, kind: str, key: str, a: int, b: int) -> bool:
+        """Whether two versions of an artifact hold the same content (a repair or a carry can make a
+        new version of the same code)."""
+        if a == b:
+            return True
+        rows = self._query(
+            "select count(distinct content) as n, count(*) as k from artifacts"
+            " where run_id = ? and kind = ? and key = ? and version in (?, ?)",
+            [run_id, kind, key, a, b],
+        )
+        return bool(rows) and rows[0]["k"] == 2 and rows[0]["n"] == 1
+
     def find_runs_by_source_name(self, source: str) -> list[Run]:
         """Runs started from this source (a path, or `arxiv:ID`), newest first."""
         rows = self._query("select * from runs where source = ? order by created_at desc", [source])
