@@ -45,16 +45,18 @@ def documented_commands(repo: Path) -> list[str]:
     out: list[str] = []
     for raw in lines:
         line = raw.strip().removeprefix("$ ").split(" #", 1)[0].strip().rstrip("\\").strip()
-        # A template (`python main.py <stage>`) and environment set-up (`-m venv`, `-m pip`) are not
-        # commands of the repository.
-        template = re.search(r"<[^>]+>", line)
+        # A template (`python main.py <stage>`, a shell loop's `"$stage"`) and environment set-up
+        # (`-m venv`, `-m pip`) are not commands of the repository; README notation for an optional
+        # part (`[--limit 50]`) is dropped, so the command itself is checked.
+        line = re.sub(r"\s*\[[^\]]*\]", "", line.replace("${PY}", "python").replace("$PY", "python"))
+        template = re.search(r"<[^>]+>|\$", line)
         if re.match(r"^python3? (\S+\.py|-m (?!venv|pip|pytest)\S+)", line) and not template:
             out.append(line)
     return list(dict.fromkeys(out))
 
 
 def argv_of(command: str, python: str) -> list[str]:
-    words = shlex.split(command.replace("$PY", "python").replace("${PY}", "python"))
+    words = shlex.split(command)
     return [python, *words[1:]]
 
 
@@ -105,7 +107,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600.0, help="time limit per command")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    result = measure(args.repo.resolve(), args.venv, args.smoke, args.seconds)
+    # The venv is entered from the sandbox's work tree: a relative path would name nothing there.
+    result = measure(args.repo.resolve(), args.venv.absolute(), args.smoke, args.seconds)
     text = json.dumps(result, indent=1)
     if args.json is not None:
         args.json.write_text(text + "\n")
