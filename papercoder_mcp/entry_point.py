@@ -207,7 +207,8 @@ def read_cli(path: str, source: str) -> EntryPointCli:
 
 
 def _string_lists(tree: ast.Module) -> dict[str, list[str]]:
-    """Module-level `NAME = ["a", "b"]` (or a tuple): what `choices=NAME` can refer to."""
+    """Module-level `NAME = ["a", "b"]` (a tuple, or a dict of commands by name, or one built from
+    an earlier such name): what `choices=NAME` can refer to."""
     found: dict[str, list[str]] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign):
@@ -216,20 +217,50 @@ def _string_lists(tree: ast.Module) -> dict[str, list[str]]:
             value, targets = node.value, [node.target]
         else:
             continue
-        items = _choices(value, {})
+        items = _choices(value, found)
         if items:
             found.update({t.id: items for t in targets if isinstance(t, ast.Name)})
     return found
 
 
 def _choices(expr: ast.expr | None, named: dict[str, list[str]]) -> list[str]:
-    """The strings of a literal list or tuple, or of a module-level one it names ([] otherwise)."""
+    """The strings of a literal list, tuple or dict (its keys), or of a module-level one it names,
+    as `list(COMMANDS) + ["smoke"]`, `[*COMMANDS, "smoke"]`, `sorted(COMMANDS)` or `COMMANDS.keys()`
+    spell them ([] when any part is not such a literal: a guess would document commands that do
+    not exist)."""
     if isinstance(expr, ast.Name):
         return named.get(expr.id, [])
+    if isinstance(expr, ast.Dict):
+        return _strings_of([k for k in expr.keys if k is not None], named) if None not in expr.keys else []
     if isinstance(expr, (ast.List, ast.Tuple)):
-        items = [_const(e) for e in expr.elts]
-        return [i for i in items if isinstance(i, str)] if all(isinstance(i, str) for i in items) else []
+        return _strings_of(expr.elts, named)
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
+        left, right = _choices(expr.left, named), _choices(expr.right, named)
+        return left + right if left and right else []
+    if isinstance(expr, ast.Call) and not expr.keywords:
+        fn = expr.func.id if isinstance(expr.func, ast.Name) else ""
+        if fn in ("list", "tuple", "sorted") and len(expr.args) == 1:
+            items = _choices(expr.args[0], named)
+            return sorted(items) if fn == "sorted" else items
+        if isinstance(expr.func, ast.Attribute) and expr.func.attr == "keys" and not expr.args:
+            return _choices(expr.func.value, named)
     return []
+
+
+def _strings_of(elts: list[ast.expr], named: dict[str, list[str]]) -> list[str]:
+    out: list[str] = []
+    for e in elts:
+        if isinstance(e, ast.Starred):
+            spread = _choices(e.value, named)
+            if not spread:
+                return []
+            out += spread
+            continue
+        item = _const(e)
+        if not isinstance(item, str):
+            return []
+        out.append(item)
+    return out
 
 
 def _argparse_option(call: ast.Call, named: dict[str, list[str]] | None = None) -> CliOption | None:

@@ -150,9 +150,28 @@ class TestAPositionalWithChoices:
     def test_commands_parse_as_argparse_would_parse_them(self, argv: list[str], problem: str) -> None:
         assert read_cli("main.py", CHOICES).problem(argv) == problem
 
+    @pytest.mark.parametrize(
+        "choices",
+        [
+            'list(COMMANDS) + ["smoke"]',  # seen: a dict of command -> method, smoke added
+            '[*COMMANDS, "smoke"]',
+            'list(COMMANDS.keys()) + ["smoke"]',
+            'tuple(COMMANDS) + ("smoke",)',
+        ],
+    )
+    def test_choices_built_from_a_dict_of_commands(self, choices: str) -> None:
+        source = CHOICES.replace(
+            'COMMANDS = ["train", "evaluate", "smoke"]',
+            'COMMANDS = {"train": "run_train", "evaluate": "run_evaluate"}',
+        ).replace("choices=COMMANDS", f"choices={choices}")
+        cli = read_cli("main.py", source)
+        assert [c.name for c in cli.subcommands] == ["train", "evaluate", "smoke"]
+        assert cli.problem(["plot"]) == "main.py has no subcommand 'plot' (it has train, evaluate, smoke)"
+
     def test_choices_that_are_not_all_strings_are_no_commands(self) -> None:
-        source = CHOICES.replace("choices=COMMANDS", "choices=[1, 2]")
-        assert read_cli("main.py", source).subcommands == []
+        for choices in ("[1, 2]", "list(COMMANDS) + make_more()", "sorted(load_commands())"):
+            source = CHOICES.replace("choices=COMMANDS", f"choices={choices}")
+            assert read_cli("main.py", source).subcommands == [], choices
 
 
 LOOPED = """
