@@ -182,6 +182,27 @@ class TestNoFalseAlarms:
         )
         assert _repo({"m.py": code}, requirements=["pyyaml"], config="train:\n  lr: 0.1\n").findings == []
 
+    def test_a_test_that_loads_a_yaml_of_its_own_is_not_reading_config_yaml(self) -> None:
+        # Seen: a test wrote {"a": 1, "d": ...} to tmp_path / "c.yaml" and loaded it back with the
+        # repository's load_config; its keys were reported as missing from config.yaml.
+        lib = "import yaml\n\ndef load_config(path='config.yaml'):\n    return yaml.safe_load(open(path))\n"
+        test = (
+            "import yaml\nfrom lib import load_config\n\n"
+            "def test_own(tmp_path):\n    path = tmp_path / 'c.yaml'\n"
+            "    path.write_text(yaml.safe_dump({'a': 1}))\n    cfg = load_config(path)\n"
+            "    assert cfg['a'] == 1\n\n"
+            "def test_inline():\n    cfg = yaml.safe_load('d: 2\\n')\n    assert cfg['d'] == 2\n\n"
+            "def test_other_literal():\n    cfg = load_config('configs/smoke.yaml')\n    assert cfg['e']\n\n"
+            "def test_with(tmp_path):\n    with open(tmp_path / 'x.yaml') as f:\n"
+            "        cfg = yaml.safe_load(f)\n    assert cfg['f']\n\n"
+            "def test_real():\n    cfg = load_config('config.yaml')\n    assert cfg['missing']\n"
+        )
+        found = _repo(
+            {"lib.py": lib, "tests/test_lib.py": test}, requirements=["pyyaml", "pytest"], config="lr: 0.1\n"
+        ).findings
+        # The real config.yaml is still checked, in tests too.
+        assert [(f.kind, f.file, f.line) for f in found] == [("missing_config_key", "tests/test_lib.py", 25)]
+
     def test_config_section_passed_to_a_function_resolves_below_the_root(self) -> None:
         code = "def build(cfg):\n    return cfg['hidden_dim']\n"
         assert _repo({"m.py": code}, config="model:\n  hidden_dim: 4\n").findings == []

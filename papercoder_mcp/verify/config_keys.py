@@ -113,6 +113,42 @@ def _is_loader(call: ast.expr) -> bool:
     return bool(_LOADER.match(name))
 
 
+# Names that hold a scratch place: what a test writes there and loads back is its own file.
+_SCRATCH = {"tmp_path", "tmpdir", "tmp_path_factory", "tempfile", "TemporaryDirectory", "mkdtemp"}
+_CONFIG_FILE = "config.yaml"
+
+
+def _names_other_file(expr: ast.expr, others: set[str]) -> bool:
+    """Whether `expr` (a path, or YAML text) is some file other than config.yaml: inline YAML text,
+    a literal path to another file, or anything built from a scratch directory or from a name that
+    already holds another file. A path that cannot be told (a parameter, say) is config.yaml."""
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Name) and (node.id in _SCRATCH or node.id in others):
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in _SCRATCH:
+            return True
+    last = expr
+    while isinstance(last, ast.Call | ast.BinOp | ast.Attribute):
+        if isinstance(last, ast.BinOp):  # ROOT / "configs" / "smoke.yaml": the last part names it
+            last = last.right
+        elif isinstance(last, ast.Call):  # open(X), Path(X), X.read_text()
+            last = last.args[0] if last.args else last.func
+        else:
+            last = last.value
+    if isinstance(last, ast.Constant) and isinstance(last.value, str):
+        text = last.value
+        if "\n" in text or ": " in text:
+            return True  # YAML given inline
+        base = text.replace("\\", "/").rsplit("/", 1)[-1]
+        return base.endswith((".yaml", ".yml", ".json")) and base != _CONFIG_FILE
+    return False
+
+
+def _loads_other_file(call: ast.Call, others: set[str]) -> bool:
+    arg = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg), None)
+    return arg is not None and _names_other_file(arg, others)
+
+
 class _Tree:
     """The parsed config and every mapping in it (where an 'anywhere' path may start)."""
 
@@ -269,11 +305,23 @@ def _check_module(mod: Module, tree: _Tree, excused: set[str]) -> list[Finding]:
                     env[arg.arg] = Holder((), False)
         nodes = _scope_nodes(body)
         parents = {id(c): n for n in nodes for c in ast.iter_child_nodes(n)}
+        others: set[str] = set()  # names bound to a path of some other file
         for node in nodes:
+            if isinstance(node, ast.Assign | ast.With):
+                targets = (
+                    node.targets
+                    if isinstance(node, ast.Assign)
+                    else [i.optional_vars for i in node.items if i.optional_vars is not None]
+                )
+                values = (
+                    [node.value] if isinstance(node, ast.Assign) else [i.context_expr for i in node.items]
+                )
+                if any(_names_other_file(v, others) for v in values):
+                    others.update(t.id for t in targets if isinstance(t, ast.Name))
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
                 name = holder_name(node.targets[0])
                 if name is not None:
-                    held = _holder_of(node.value, env)
+                    held = _holder_of(node.value, env, others)
                     if held is not None:
                         env[name] = held
                     elif name in env:
@@ -324,9 +372,10 @@ def _is_link_of(parent: ast.AST, child: ast.AST) -> bool:
     return False
 
 
-def _holder_of(value: ast.expr, env: dict[str, Holder]) -> Holder | None:
+def _holder_of(value: ast.expr, env: dict[str, Holder], others: set[str]) -> Holder | None:
     if _is_loader(value):
-        return Holder((), True)
+        # A test that writes its own small YAML and loads it back reads that file's keys, not ours.
+        return None if isinstance(value, ast.Call) and _loads_other_file(value, others) else Holder((), True)
     if isinstance(value, ast.BoolOp):  # cfg.get("x") or {}
         value = value.values[0]
     root, links = key_chain(value)
