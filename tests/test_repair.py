@@ -58,6 +58,35 @@ class KeepsIt(Planted):
         return await super().sample(request)
 
 
+# A sound trainer.py with one empty function: a placeholder warning, which a file may leave as it is.
+WARNED_TRAINER = """\"\"\"trainer.py with a hook left empty on purpose.\"\"\"
+
+from model import model_step
+from dataset import dataset_step
+
+
+def trainer_step() -> int:
+    return model_step() + dataset_step()
+
+
+def _on_epoch_end() -> None:
+    pass
+"""
+
+
+@dataclass
+class WarnedAndKept(FakeSampler):
+    """Writes WARNED_TRAINER, and answers its repair with UNCHANGED (the hook is meant to be empty)."""
+
+    async def sample(self, request: SampleRequest) -> Completion:
+        stage = stage_of(request.prompt)
+        if request.key == "trainer.py" and stage in ("generate_file", "repair_file"):
+            self.history.append(request)
+            text = f"```python\n{WARNED_TRAINER}```" if stage == "generate_file" else "UNCHANGED"
+            return Completion(text=text, sampler=self.name, model=self.model, cost_usd=0.0)
+        return await super().sample(request)
+
+
 async def generated(tmp_path: Path, sampler: FakeSampler):  # type: ignore[no-untyped-def]
     ctx = new_run(tmp_path, sampler)
     result = await run_pipeline(ctx.store, ctx.run_id, sampler, PipelineOptions(verify=False))
@@ -202,6 +231,20 @@ class TestVerificationKey:
         latest = ctx.store.get_artifact(ctx.run_id, "verification")
         assert latest.metadata["carried_from"] == latest.version - 1 and latest.metadata["round"] == 1
         assert "no_such_function" in report.verification.findings[0].message
+
+    async def test_a_warning_the_model_reviewed_and_kept_ends_the_loop_clean(self, tmp_path: Path) -> None:
+        # Seen: UNCHANGED to an unwired warning whose message says the file may stay as it is, and
+        # the loop then said "repair round 1 fixed nothing (1 problem(s) remain); stopping".
+        sampler = WarnedAndKept()
+        ctx = await generated(tmp_path, sampler)
+        report = await verify_and_repair(ctx, rounds=3)
+        assert report.stopped == "clean", report.message
+        assert [r.stage for r in sampler.history].count("repair_file") == 1
+        assert [f.kind for f in report.verification.findings if f.file == "trainer.py"] == ["placeholder"]
+        assert "1 warning" in report.message and "left as it is" in report.message
+        # Answered: asking again hands out nothing, and a later call does not repair it again.
+        again = await verify_and_repair(ctx, rounds=3)
+        assert again.stopped == "clean" and [r.stage for r in sampler.history].count("repair_file") == 1
 
     async def test_repair_rounds_are_counted_across_calls(self, tmp_path: Path) -> None:
         """A stubborn model: one round per call must still stop (the round count lives in the store)."""

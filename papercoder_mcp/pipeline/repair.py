@@ -210,10 +210,22 @@ async def verify_and_repair(
             deferred_how=sorted({d.how for d in deferred or []}),
         )
 
+    def outstanding() -> list[Finding]:
+        # A warning on a file the model answered UNCHANGED to is answered: it looked, and the warning
+        # says the file may stay as it is. An error stays outstanding whatever the model says of it.
+        reviewed = reviewed_files(ctx, files)
+        return [
+            f
+            for f in problems(state.verification)
+            if f.file in files and not (f.severity == "warning" and f.file in reviewed)
+        ]
+
     while True:
-        todo = [f for f in problems(state.verification) if f.file in files]
+        todo = outstanding()
         if not todo:
-            return report("clean", _clean(state.verification))
+            kept = [f for f in problems(state.verification) if f.file in files]
+            note = f"; {len(kept)} warning(s) the model reviewed and left as it is" if kept else ""
+            return report("clean", _clean(state.verification) + note)
         if state.round >= rounds:
             return report("max_rounds", f"{len(todo)} problem(s) remain after {state.round} repair round(s)")
         if state.round > 0 and state.problems_before is not None and len(todo) >= state.problems_before:
@@ -247,7 +259,7 @@ async def verify_and_repair(
             history.append(_unchanged(state.round + 1, targets, len(todo), failed))
             return report("repair_failed", "no repair of this round succeeded: " + "; ".join(failed))
         state = await anyio.to_thread.run_sync(verify)
-        after = [f for f in problems(state.verification) if f.file in files]
+        after = outstanding()
         history.append(
             RepairRound(
                 round=state.round,
@@ -257,6 +269,16 @@ async def verify_and_repair(
                 failed=failed,
             )
         )
+
+
+def reviewed_files(ctx: StageContext, files: set[str]) -> set[str]:
+    """Files whose current code is a repair answered UNCHANGED: the model's review of their warnings."""
+    out: set[str] = set()
+    for path in files:
+        code = ctx.store.find_artifact(ctx.run_id, "code", path)
+        if code is not None and code.metadata.get("unchanged"):
+            out.add(path)
+    return out
 
 
 def _unchanged(number: int, targets: list[str], problems: int, why: list[str]) -> RepairRound:
