@@ -90,4 +90,10 @@ if __name__ == "__main__":
     parser.add_argument("--save", type=Path, default=Path("handoff-files"), help="where `read` writes images")
     parser.add_argument("verb", choices=["call", "submit", "read", "tools"])
     parser.add_argument("rest", nargs="*")
-    anyio.run(main, parser.parse_args())
+    parsed = parser.parse_args()
+    if parsed.verb == "submit" and (len(parsed.rest) != 2 or not Path(parsed.rest[1]).is_file()):
+        # Before the server starts: a missing answer file was an ExceptionGroup traceback.
+        parser.error("submit takes HANDOFF_ID ANSWER_FILE, and the answer file must exist")
+    if parsed.verb in ("call", "read") and not parsed.rest:
+        parser.error(f"{parsed.verb} needs a {'tool name' if parsed.verb == 'call' else 'resource URI'}")
+    anyio.run(main, parsed)
