@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
+import pytest
 from test_entry_point import ARGPARSE_MAIN
 
 from papercoder_mcp.configfile import config_entries
 from papercoder_mcp.models import Architecture, CheckedItem, CoverageReport
-from papercoder_mcp.pipeline.repo_docs import plan_commands, reproduce_sh
+from papercoder_mcp.pipeline.repo_docs import RunCommand, RunPlan, plan_commands, reproduce_sh
 
 from fake_model import FakeModel
 
@@ -52,7 +56,7 @@ class TestCommandsFromTheEntryPoint:
         ]
         assert plan.left_out == ["Table 3 `python main.py evaluate`: main.py evaluate requires --checkpoint"]
         script = reproduce_sh(plan)
-        runs = [line for line in script.splitlines() if line and not line.startswith("#")][-3:]
+        runs = [line for line in script.splitlines() if line.startswith("python ")]
         assert runs == [
             "python main.py smoke",
             "python main.py evaluate --checkpoint 'runs/best model.pt'",
@@ -81,6 +85,46 @@ class TestCommandsFromTheEntryPoint:
         script = reproduce_sh(plan_commands(architecture(), {"main.py": ARGPARSE_MAIN}, coverage))
         assert "# Table 1 rm -rf ~\npython main.py train\n" in script
         assert "\nrm -rf" not in script
+
+
+class TestReproduceScriptRuns:
+    """What bash does with reproduce.sh: the script's own logic, with stand-in commands of this test."""
+
+    @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+    def test_a_failing_experiment_does_not_stop_the_others_and_the_script_says_which(
+        self, tmp_path: Path
+    ) -> None:
+        # Seen: under `set -e`, an experiment that needs an API key the user has not set stopped
+        # every experiment after it.
+        plan = RunPlan(
+            smoke=RunCommand(command="true smoke", label="smoke"),
+            experiments=[
+                RunCommand(command="false needs-a-key", label="Table 1"),
+                RunCommand(command="touch table2.done", label="Table 2"),
+            ],
+        )
+        script = reproduce_sh(plan)
+        # The set-up lines make a venv and install requirements: replaced, so only the logic runs.
+        body = script.split("pip install -r requirements.txt\n", 1)[1]
+        (tmp_path / "run.sh").write_text("set -euo pipefail\n" + body)
+        done = subprocess.run(["bash", "run.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 1
+        assert (tmp_path / "table2.done").exists()
+        assert "reproduce.sh: failed: line" in done.stderr and "false needs-a-key" in done.stderr
+        assert "table2" not in done.stderr
+
+    @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+    def test_a_failing_smoke_mode_stops_the_script_and_a_clean_run_exits_0(self, tmp_path: Path) -> None:
+        for smoke, code, ran in (("false smoke", 1, False), ("true smoke", 0, True)):
+            plan = RunPlan(
+                smoke=RunCommand(command=smoke, label="smoke"),
+                experiments=[RunCommand(command="touch t.done", label="Table 1")],
+            )
+            body = reproduce_sh(plan).split("pip install -r requirements.txt\n", 1)[1]
+            (tmp_path / "run.sh").write_text("set -euo pipefail\n" + body)
+            done = subprocess.run(["bash", "run.sh"], cwd=tmp_path, capture_output=True, timeout=30)
+            assert done.returncode == code and (tmp_path / "t.done").exists() is ran
+            (tmp_path / "t.done").unlink(missing_ok=True)
 
 
 class TestConfigComments:

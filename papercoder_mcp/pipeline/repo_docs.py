@@ -126,8 +126,27 @@ def reproduce_sh(plan: RunPlan) -> str:
             "# Smoke mode: every stage on tiny synthetic data and models (no download, no GPU).",
             plan.smoke.command,
         ]
+    if plan.experiments:
+        # One experiment may need a key or data the user has not provided yet: the others still run,
+        # and the script ends by saying which failed (and fails), rather than stopping at the first.
+        lines += [
+            "",
+            "# Each experiment runs even when an earlier one fails; the failures are listed at the end.",
+            "set +e",
+            "failed=()",
+            "trap 'failed+=(\"line $LINENO: $BASH_COMMAND\")' ERR",
+        ]
     for run in plan.experiments:
         lines += ["", f"# {run.label}", run.command]
+    if plan.experiments:
+        lines += [
+            "",
+            "trap - ERR",
+            'if [ "${#failed[@]}" -gt 0 ]; then',
+            '    printf "reproduce.sh: failed: %s\\n" "${failed[@]}" >&2',
+            "    exit 1",
+            "fi",
+        ]
     if plan.left_out:
         lines += ["", "# Not run (they would not parse against the entry point, or need your input):"]
         lines += [f"# - {_one_line(reason)}" for reason in plan.left_out]
