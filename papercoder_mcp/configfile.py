@@ -95,6 +95,9 @@ _INPUT_KEY = re.compile(
 )
 
 
+_OPTIONAL_NOTE = re.compile(r"^\(?optional\b", re.IGNORECASE)
+
+
 class ConfigEntry(BaseModel):
     """One leaf setting of config.yaml with the comment that explains it."""
 
@@ -107,8 +110,14 @@ class ConfigEntry(BaseModel):
         return DEFAULT_MARK in self.comment.lower()
 
     @property
+    def is_optional(self) -> bool:
+        """A null the code reads as a meaning of its own (no limit, no local copy), said so by a
+        comment that starts `optional:`: the user may leave it."""
+        return self.value is None and _OPTIONAL_NOTE.match(self.comment) is not None
+
+    @property
     def must_provide(self) -> bool:
-        return self.value is None
+        return self.value is None and not self.is_optional
 
 
 def _comment_after(line: str, column: int) -> str:

@@ -176,6 +176,30 @@ class TestVerifiedExport:
         assert any("undefined_name" in w for w in result.warnings)
         assert "## Known problems" in (tmp_path / "out" / "README.md").read_text()
 
+    async def test_optional_nulls_are_listed_apart_from_what_the_user_must_provide(
+        self, tmp_path: Path
+    ) -> None:
+        # Seen: `limit: null  # optional: ... (null = all)` and a local-copy path listed under "What
+        # you must provide", as if the code could not run without them.
+        ctx = await finished_run(tmp_path)
+        config = ctx.store.get_artifact(ctx.run_id, "config").content
+        from papercoder_mcp.pipeline.edits import edit_artifact
+
+        edit_artifact(
+            ctx.store,
+            ctx.run_id,
+            "config",
+            config + "eval:\n  limit: null  # optional: number of examples to evaluate (null = all)\n",
+        )
+        sampler = FakeSampler()  # what the edit made stale is made again
+        assert (await run_pipeline(ctx.store, ctx.run_id, sampler)).status == "verified"
+        export_repo(ctx.store, ctx.run_id, tmp_path / "out")
+        readme = (tmp_path / "out" / "README.md").read_text()
+        provide = readme.split("## What you must provide", 1)[1].split("\n## ", 1)[0]
+        optional = readme.split("## Optional settings", 1)[1].split("\n## ", 1)[0]
+        assert "data.train_file" in provide and "eval.limit" not in provide
+        assert "- `eval.limit`: number of examples to evaluate (null = all)" in optional
+
     async def test_data_the_code_reads_is_listed_in_the_readme(self, tmp_path: Path) -> None:
         ctx = await finished_run(tmp_path)
         code = ctx.store.get_artifact(ctx.run_id, "code", "main.py").content

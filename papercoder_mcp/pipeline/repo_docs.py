@@ -9,6 +9,7 @@ map. All of it is derived deterministically: the same run exports the same text.
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from pydantic import BaseModel, Field
@@ -153,6 +154,9 @@ def reproduce_sh(plan: RunPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
+_OPTIONAL_MARK = re.compile(r"^\(?optional\)?\s*[:,;-]?\s*", re.IGNORECASE)
+
+
 def _default_reason(comment: str) -> str:
     """What a `# not in the paper: chosen default (why)` comment adds after the mark."""
     at = comment.lower().find(DEFAULT_MARK)
@@ -232,6 +236,10 @@ def readme(
         for e in provide:
             lines.append(f"- `{e.key}` in config.yaml: {_one_line(e.comment) or 'no description given'}")
         lines += [f"- {d}" for d in data]  # already Markdown: what each input is and how the code reads it
+    optional = [e for e in entries if e.is_optional]
+    if optional:
+        lines += ["", "## Optional settings", "", "Null in config.yaml, and the code runs without them:", ""]
+        lines += [f"- `{e.key}`: {_one_line(_OPTIONAL_MARK.sub('', e.comment))}" for e in optional]
     lines += ["", "## Files", ""]
     lines += [f"- `{t.path}`: {t.purpose}" for t in order.files]
     if coverage is not None:
