@@ -176,6 +176,29 @@ class TestVerifiedExport:
         assert any("undefined_name" in w for w in result.warnings)
         assert "## Known problems" in (tmp_path / "out" / "README.md").read_text()
 
+    async def test_open_questions_stand_under_the_stage_that_raised_them_once_each(
+        self, tmp_path: Path
+    ) -> None:
+        ctx = await finished_run(tmp_path)
+        arch = json.loads(ctx.store.get_artifact(ctx.run_id, "architecture").content)
+        arch["open_questions"] = ["The batch size is not given", "Batch size 32 is chosen (common)"]
+        from papercoder_mcp.pipeline.edits import edit_artifact
+
+        edit_artifact(ctx.store, ctx.run_id, "architecture", json.dumps(arch))
+        assert (await run_pipeline(ctx.store, ctx.run_id, FakeSampler())).status == "verified"
+        export_repo(ctx.store, ctx.run_id, tmp_path / "out")
+        readme = (tmp_path / "out" / "README.md").read_text()
+        questions = readme.split("## Open questions", 1)[1].split("\n## ", 1)[0]
+        assert questions.strip().splitlines() == [
+            "Reading the paper:",
+            "",
+            "- the batch size is not given",
+            "",
+            "Designing the code (with the choices made):",
+            "",
+            "- Batch size 32 is chosen (common)",
+        ]
+
     async def test_optional_nulls_are_listed_apart_from_what_the_user_must_provide(
         self, tmp_path: Path
     ) -> None:

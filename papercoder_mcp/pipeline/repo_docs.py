@@ -260,8 +260,24 @@ def readme(
     if problems:
         lines += ["", "## Known problems", "", "Verification found these and they were not repaired:", ""]
         lines += [f"- {p}" for p in problems]
-    questions = [*(plan.unclear if plan else []), *arch.open_questions, *order.open_questions]
-    if questions:
-        lines += ["", "## Open questions", ""]
-        lines += [f"- {q}" for q in dict.fromkeys(questions)]
+    # Each stage's questions under its own heading: the design's often answer the plan's (the
+    # choice it made), and one flat list read as the same question asked twice.
+    stages = [
+        ("Reading the paper", plan.unclear if plan else []),
+        ("Designing the code (with the choices made)", arch.open_questions),
+        ("Ordering the files", order.open_questions),
+    ]
+    seen: set[str] = set()
+    groups: list[tuple[str, list[str]]] = []
+    for title, asked in stages:
+        fresh = [q for q in dict.fromkeys(asked) if _one_line(q).lower() not in seen]
+        seen.update(_one_line(q).lower() for q in fresh)
+        if fresh:
+            groups.append((title, fresh))
+    if groups:
+        lines += ["", "## Open questions"]
+        for title, asked in groups:
+            if len(groups) > 1:
+                lines += ["", f"{title}:"]
+            lines += [""] + [f"- {q}" for q in asked]
     return "\n".join(lines) + "\n"
