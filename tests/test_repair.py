@@ -242,6 +242,9 @@ class TestVerificationKey:
         assert [r.stage for r in sampler.history].count("repair_file") == 1
         assert [f.kind for f in report.verification.findings if f.file == "trainer.py"] == ["placeholder"]
         assert "1 warning" in report.message and "left as it is" in report.message
+        kept = ctx.store.get_artifact(ctx.run_id, "code", "trainer.py").metadata
+        # What the answer saw is recorded: only those warnings count as answered, not later ones.
+        assert [line.split("]")[0] for line in kept["answered"]] == ["- line 11: [placeholder, warning"]
         # Answered: asking again hands out nothing, and a later call does not repair it again.
         again = await verify_and_repair(ctx, rounds=3)
         assert again.stopped == "clean" and [r.stage for r in sampler.history].count("repair_file") == 1

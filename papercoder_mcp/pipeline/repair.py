@@ -21,6 +21,7 @@ from papercoder_mcp.requirements import check_requirement
 from papercoder_mcp.samplers.base import SampleRequest
 from papercoder_mcp.stages import REPAIR_FILE, StageContext, run_stage
 from papercoder_mcp.stages.inputs import architecture, file_order
+from papercoder_mcp.stages.repair_file import finding_line
 from papercoder_mcp.verify import verify_run
 from papercoder_mcp.verify.environments import default_builder
 from papercoder_mcp.verify.models import Finding, Verification
@@ -213,11 +214,12 @@ async def verify_and_repair(
     def outstanding() -> list[Finding]:
         # A warning on a file the model answered UNCHANGED to is answered: it looked, and the warning
         # says the file may stay as it is. An error stays outstanding whatever the model says of it.
-        reviewed = reviewed_files(ctx, files)
+        reviewed = reviewed_findings(ctx, files)
         return [
             f
             for f in problems(state.verification)
-            if f.file in files and not (f.severity == "warning" and f.file in reviewed)
+            if f.file in files
+            and not (f.severity == "warning" and finding_line(f) in reviewed.get(f.file, set()))
         ]
 
     while True:
@@ -271,13 +273,13 @@ async def verify_and_repair(
         )
 
 
-def reviewed_files(ctx: StageContext, files: set[str]) -> set[str]:
-    """Files whose current code is a repair answered UNCHANGED: the model's review of their warnings."""
-    out: set[str] = set()
+def reviewed_findings(ctx: StageContext, files: set[str]) -> dict[str, set[str]]:
+    """Per file whose current code is a repair answered UNCHANGED, the findings that answer saw."""
+    out: dict[str, set[str]] = {}
     for path in files:
         code = ctx.store.find_artifact(ctx.run_id, "code", path)
         if code is not None and code.metadata.get("unchanged"):
-            out.add(path)
+            out[path] = set(code.metadata.get("answered") or [])
     return out
 
 

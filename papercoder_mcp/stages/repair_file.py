@@ -38,7 +38,8 @@ EXECUTED_KINDS = {"smoke_import", "smoke_run", "test_failure"}
 DETAIL_CHARS = 6_000
 
 
-def _finding_line(f: Finding) -> str:
+def finding_line(f: Finding) -> str:
+    """How a finding reads in a repair prompt, and so what an UNCHANGED answer answered."""
     line = (
         f"- line {f.line}: [{f.kind}, {f.severity}] {f.message}"
         if f.line
@@ -65,7 +66,7 @@ def current_findings(ctx: StageContext, path: str) -> list[str]:
             f"the verification findings of {path} are older than its code: call verify_repo again first"
         )
     found_here = [*found.verification.findings, *standing_findings(ctx, path)]  # coverage: what the map lacks
-    return [_finding_line(f) for f in found_here if f.file == path and f.severity != "info"]
+    return [finding_line(f) for f in found_here if f.file == path and f.severity != "info"]
 
 
 def test_baseline(ctx: StageContext, path: str) -> str | None:
@@ -120,8 +121,15 @@ class RepairFile(Stage):
             # The model's word that no change is due (a warning the file may leave as it is): the
             # current code, without paying for it to be written out again.
             code = inputs.require(ctx, "code", key, needed_by=f"repair_file({key!r})")
+            try:
+                answered = current_findings(ctx, key)
+            except MissingInput:
+                answered = []
             return Accepted(
-                content=code.content, format=code.format, metadata={"repair": True, "unchanged": True}
+                content=code.content,
+                format=code.format,
+                # What it answered: a warning that appears later (a smoke run's, say) was never shown.
+                metadata={"repair": True, "unchanged": True, "answered": answered},
             )
         accepted = GENERATE_FILE_STAGE.accept(ctx, key, text, structured)
         baseline = test_baseline(ctx, key)
