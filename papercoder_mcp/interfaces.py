@@ -206,8 +206,15 @@ def files_read_and_written(tree: ast.Module) -> tuple[list[str], list[str]]:
         # `torch.save(obj, path)`: the path is the last positional; `x.to_csv(path)`: the first.
         candidates = args[-1:] if name in ("save", "dump", "savez") else args[:1]
         candidates += [k.value for k in node.keywords if k.arg in ("path", "f", "file", "fname", "filename")]
-        if isinstance(node.func, ast.Attribute) and not args and name in ("write_text", "mkdir", "read_text"):
-            candidates = [node.func.value]  # Path(...).write_text(...)
+        if isinstance(node.func, ast.Attribute) and name in (
+            "write_text",
+            "write_bytes",
+            "mkdir",
+            "read_text",
+        ):
+            # Path(...).write_text(content): the path is what it is called on; an argument is the
+            # content (seen: a test's CSV text listed as a file it writes).
+            candidates = [node.func.value]
         for c in candidates:
             path = _path_text(c, sections)
             if path:

@@ -57,6 +57,22 @@ class TestFileSummary:
         assert '        """Train for the configured epochs; return the last loss."""' in lines
         assert "def load_rows(path: str='data/train.csv') -> list[str]: ..." in lines
 
+    def test_a_path_written_with_content_is_the_path_not_the_content(self) -> None:
+        # Seen: a test's `path.write_text("id,choice\\np1,A\\n")` summarised as writing a file
+        # named by its CSV text.
+        import ast
+
+        from papercoder_mcp.interfaces import files_read_and_written
+
+        code = (
+            "from pathlib import Path\n\n"
+            "def save(out: Path) -> None:\n"
+            "    Path('runs/votes.csv').write_text('id,choice\\np1,A\\n')\n"
+            "    Path('runs/raw.bin').write_bytes(b'x')\n"
+        )
+        reads, writes = files_read_and_written(ast.parse(code))
+        assert writes == ["'runs/votes.csv'", "'runs/raw.bin'"] and reads == []
+
     def test_the_command_line_is_in_the_summary(self) -> None:
         lines = file_summary("main.py", MAIN).splitlines()
         assert (
