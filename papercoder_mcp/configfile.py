@@ -158,6 +158,10 @@ def config_entries(text: str) -> list[ConfigEntry]:
             line = lines[end.line] if end.line < len(lines) else ""
             on_key_line = end.line == key_node.start_mark.line
             comment = _comment_after(line, end.column) if on_key_line else ""
+            if not comment and not on_key_line:
+                # A block list (`gammas:  # ...` then `- 1.0` lines): its comment is on the key's line.
+                key_line = lines[key_node.start_mark.line] if key_node.start_mark.line < len(lines) else ""
+                comment = _comment_after(key_line, key_node.end_mark.column)
             if not comment:
                 comment = _comment_above(lines, key_node.start_mark.line)
             value = yaml.safe_load(yaml.serialize(value_node))

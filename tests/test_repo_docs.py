@@ -146,3 +146,11 @@ class TestConfigComments:
         assert entries["train.name"].value == "a # b"
         assert entries["train.name"].comment == "the hash in quotes is not a comment"
         assert entries["data.csv"].must_provide and not entries["train.lr"].must_provide
+
+    def test_a_block_list_takes_the_comment_on_its_key_line(self) -> None:
+        # Seen: `gammas:  # not in the paper: chosen default` over `- 1.0` lines left out of the
+        # README's assumptions.
+        text = "cot:\n  gammas:  # not in the paper: chosen default (grid)\n    - 1.0\n    - 1.5\n  k: 3\n"
+        entries = {e.key: e for e in config_entries(text)}
+        assert entries["cot.gammas"].value == [1.0, 1.5] and entries["cot.gammas"].is_default
+        assert entries["cot.k"].comment == ""
