@@ -95,7 +95,8 @@ _INPUT_KEY = re.compile(
 )
 
 
-_OPTIONAL_NOTE = re.compile(r"^\(?optional\b", re.IGNORECASE)
+# `limit: null  # optional: ...` / `(optional)`: a null the user may leave (not "optionally ...").
+_OPTIONAL_MARK = re.compile(r"^\(?optional\b\)?\s*[:,;-]?\s*", re.IGNORECASE)
 
 
 class ConfigEntry(BaseModel):
@@ -113,7 +114,12 @@ class ConfigEntry(BaseModel):
     def is_optional(self) -> bool:
         """A null the code reads as a meaning of its own (no limit, no local copy), said so by a
         comment that starts `optional:`: the user may leave it."""
-        return self.value is None and _OPTIONAL_NOTE.match(self.comment) is not None
+        return self.value is None and _OPTIONAL_MARK.match(self.comment) is not None
+
+    @property
+    def optional_note(self) -> str:
+        """What an optional null's comment says after the mark (what null means)."""
+        return _OPTIONAL_MARK.sub("", self.comment, count=1)
 
     @property
     def must_provide(self) -> bool:

@@ -9,7 +9,6 @@ map. All of it is derived deterministically: the same run exports the same text.
 
 from __future__ import annotations
 
-import re
 import shlex
 
 from pydantic import BaseModel, Field
@@ -137,9 +136,8 @@ def reproduce_sh(plan: RunPlan) -> str:
             "failed=()",
             "trap 'failed+=(\"line $LINENO: $BASH_COMMAND\")' ERR",
         ]
-    for run in plan.experiments:
-        lines += ["", f"# {run.label}", run.command]
-    if plan.experiments:
+        for run in plan.experiments:
+            lines += ["", f"# {run.label}", run.command]
         lines += [
             "",
             "trap - ERR",
@@ -152,9 +150,6 @@ def reproduce_sh(plan: RunPlan) -> str:
         lines += ["", "# Not run (they would not parse against the entry point, or need your input):"]
         lines += [f"# - {_one_line(reason)}" for reason in plan.left_out]
     return "\n".join(lines) + "\n"
-
-
-_OPTIONAL_MARK = re.compile(r"^\(?optional\)?\s*[:,;-]?\s*", re.IGNORECASE)
 
 
 def _default_reason(comment: str) -> str:
@@ -239,7 +234,7 @@ def readme(
     optional = [e for e in entries if e.is_optional]
     if optional:
         lines += ["", "## Optional settings", "", "Null in config.yaml, and the code runs without them:", ""]
-        lines += [f"- `{e.key}`: {_one_line(_OPTIONAL_MARK.sub('', e.comment))}" for e in optional]
+        lines += [f"- `{e.key}`: {_one_line(e.optional_note)}" for e in optional]
     lines += ["", "## Files", ""]
     lines += [f"- `{t.path}`: {t.purpose}" for t in order.files]
     if coverage is not None:
